@@ -1,0 +1,78 @@
+# lair — build, test, sanitize, fuzz.
+#   make            library, CLI and tests into build/
+#   make test       every test; ends with "N passed, N failed"
+#   make asan       the same tests built with AddressSanitizer + UBSan (build/asan/)
+#   make fuzz       libFuzzer targets (clang), each for FUZZ_SECONDS
+#   make run        the main job on a demo model (see README)
+#   make cross-test aarch64 build whose unit tests run under qemu-user
+
+CC       ?= cc
+BUILD    ?= build
+OPT      ?= -O2 -g
+SAN      ?=
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2
+CPPFLAGS := -Iinclude -Isrc
+CFLAGS   := -std=c11 $(WARN) $(OPT) $(SAN) -MMD -MP $(EXTRA_CFLAGS)
+LDLIBS   := -ljansson -lm -lpthread
+LDFLAGS  := $(SAN)
+RUN_PREFIX ?=
+
+LIB_SRC  := $(sort $(shell find src -name '*.c'))
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(sort $(wildcard tests/*.c)))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test asan fuzz run clean cross-test
+all: $(BUILD)/lair $(BUILD)/liblair.a $(TEST_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/liblair.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/lair: $(TOOL_OBJ) $(BUILD)/liblair.a
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/liblair.a $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/liblair.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/liblair.a $(LDLIBS)
+
+test: all
+	@BUILD=$(BUILD) RUN_PREFIX="$(RUN_PREFIX)" sh tests/run.sh
+
+asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+
+# Cross build for 64-bit Arm; tests run under qemu-user with the Debian sysroot.
+cross-test:
+	$(MAKE) BUILD=build/aarch64 CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar \
+	  RUN_PREFIX="qemu-aarch64 -L /usr/aarch64-linux-gnu" LAIR_TESTS_QUICK=1 test
+
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
+build/fuzz/%: fuzz/%.c $(LIB_SRC)
+	@mkdir -p build/fuzz
+	clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -o $@ $< $(LIB_SRC) $(LDLIBS)
+fuzz: $(FUZZ_BIN)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh $(FUZZ_BIN)
+
+DEMO_MODEL := $(BUILD)/demo-tiny-q4_k_m.gguf
+run: $(BUILD)/lair
+	@test -f $(DEMO_MODEL) || $(BUILD)/lair gen -o $(DEMO_MODEL) --arch llama --preset tiny --type q4_k_m
+	$(BUILD)/lair inspect $(DEMO_MODEL)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

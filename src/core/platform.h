@@ -1,0 +1,40 @@
+/* Operating-system services.  Each concern has one implementation file per
+ * platform (platform_posix.c today; a platform_win32.c would sit beside it),
+ * so the rest of the code base stays free of OS #ifdefs. */
+#ifndef LAIR_CORE_PLATFORM_H
+#define LAIR_CORE_PLATFORM_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lair.h"
+
+/* A read-only memory map of a whole file. */
+typedef struct lair_map {
+    const uint8_t *data; /* NULL for an empty file */
+    uint64_t size;       /* bytes */
+} lair_map;
+
+lair_status lair_map_file(const char *path, lair_map *out, lair_err *err);
+void lair_map_release(lair_map *m);
+
+int lair_file_exists(const char *path);
+uint64_t lair_file_size(const char *path); /* 0 when it cannot be read */
+
+/* Runs fn(ctx, i, n) for i in 0..n-1 on n threads (the caller's thread runs
+ * i = 0) and returns when all are done.  Falls back to running them one
+ * after another if a thread cannot be started. */
+void lair_run_parallel(int n, void (*fn)(void *ctx, int ith, int nth), void *ctx);
+
+/* Opens `path` + ".tmp" for writing; lair_file_commit renames it over `path`
+ * only after everything was written and flushed, so an interrupted write never
+ * leaves a truncated file where a good one is expected. */
+FILE *lair_file_create_tmp(const char *path, lair_err *err);
+lair_status lair_file_commit(FILE *f, const char *path, lair_err *err);
+void lair_file_abort(FILE *f, const char *path);
+
+uint64_t lair_peak_rss_bytes(void); /* 0 when unknown */
+double lair_time_seconds(void);     /* monotonic */
+int lair_cpu_count(void);           /* logical CPUs online, >= 1 */
+
+#endif
