@@ -74,7 +74,7 @@ static int run_gen(int argc, char **argv) {
     lair_err err;
     double t0 = lair_time_seconds();
     if (lair_synth_write(opt_out, &o, &st, &err)) {
-        fprintf(stderr, "lair gen: %s\n", err.msg);
+        fprintf(stderr, "lair: %s\n", err.msg);
         return 1;
     }
     double dt = lair_time_seconds() - t0;

@@ -244,7 +244,7 @@ static int run_inspect(int argc, char **argv) {
     gguf_bundle *b;
     lair_err err;
     if (gguf_bundle_open(pos[0], &b, &err)) {
-        fprintf(stderr, "lair inspect: %s\n", err.msg);
+        fprintf(stderr, "lair: %s\n", err.msg);
         return 1;
     }
     type_total totals[LAIR_TYPE_COUNT] = {{0}};

@@ -42,7 +42,7 @@ static int run_quantize(int argc, char **argv) {
     lair_err err;
     double t0 = lair_time_seconds();
     if (lair_quantize_file(pos[0], pos[1], &o, &res, &err)) {
-        fprintf(stderr, "lair quantize: %s\n", err.msg);
+        fprintf(stderr, "lair: %s\n", err.msg);
         return 1;
     }
     double dt = lair_time_seconds() - t0;

@@ -20,7 +20,7 @@ const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 1
 
 #define IQ4_ZERO 8   /* index of the level nearest 0 (value 1) */
 #define IQ4_GROUP 32 /* elements per IQ4_NL block and per IQ4_XS sub-block */
-#define IQ4_NGRID 21 /* starting scales per end level */
+#define IQ4_NGRID 7 /* starting scales per end level */
 
 /* ---- decoders ------------------------------------------------------------- */
 
@@ -55,27 +55,41 @@ void lair_iq4_xs_to_float(const void *src, float *dst, int64_t n) {
 
 /* ---- encoders ------------------------------------------------------------- */
 
-/* Index of the level nearest to v (in units of the scale): the number of
- * midpoints between neighbouring levels that lie below v, found by a
- * branch-free bisection.  NaN gives index 0. */
-static int iq4_nearest(float v) {
+/* Nearest-level lookup: v (in units of the scale) clamped to [-128, 127.5]
+ * falls into one of 512 half-unit bins; every midpoint between neighbouring
+ * levels is a multiple of 0.5, so each bin lies wholly on one side of each
+ * midpoint and has a single nearest level (a value exactly on a midpoint
+ * goes to the upper level).  Built on the caller's stack once per call of a
+ * from_float (no mutable static state). */
+typedef struct iq4_lut {
+    uint8_t idx[512];
+} iq4_lut;
+
+static void iq4_lut_init(iq4_lut *t) {
     static const float mid[15] = {-115.5f, -93.5f, -74.0f, -57.0f, -42.0f, -28.5f, -16.0f, -4.5f,
                                   7.0f,    19.0f,  31.5f,  45.5f,  61.0f,  79.0f,  101.0f};
-    int k = v > mid[7] ? 8 : 0;
-    k += v > mid[k + 3] ? 4 : 0;
-    k += v > mid[k + 1] ? 2 : 0;
-    k += v > mid[k] ? 1 : 0;
-    return k;
+    int k = 0;
+    for (int b = 0; b < 512; b++) {
+        float lo = (float)b * 0.5f - 128.0f; /* the bin is [lo, lo + 0.5) */
+        while (k < 15 && lo >= mid[k]) k++;
+        t->idx[b] = (uint8_t)k;
+    }
+}
+
+static inline int iq4_nearest(const iq4_lut *t, float v) {
+    v = v > -128.0f ? v : -128.0f; /* NaN -> -128 */
+    v = v < 127.5f ? v : 127.5f;
+    return t->idx[(int)((v + 128.0f) * 2.0f)];
 }
 
 /* Levels of a group for scale S (decoded as S*kv[q]); returns the squared
  * error.  q may be NULL. */
-static float iq4_assign(const float *x, int n, float S, uint8_t *q) {
+static float iq4_assign(const iq4_lut *t, const float *x, int n, float S, uint8_t *q) {
     float e[4] = {0};
     float iS = S != 0 ? 1.0f / S : 0.0f; /* S == 0: every index is IQ4_ZERO */
     for (int i = 0; i < n; i += 4) {
         for (int k = 0; k < 4; k++) {
-            int idx = iq4_nearest(x[i + k] * iS);
+            int idx = iq4_nearest(t, x[i + k] * iS);
             float v = S * (float)kvalues_iq4nl[idx];
             float r = v - x[i + k];
             e[k] += r * r;
@@ -88,12 +102,12 @@ static float iq4_assign(const float *x, int n, float S, uint8_t *q) {
 /* One refinement step on a normalised group: levels for scale s, then the
  * least-squares scale for those levels (returned; 0 when none exists) and
  * its squared error in *e (sxx: sum of x^2). */
-static float iq4_pass(const float *xn, int n, float s, float sxx, float *e) {
+static float iq4_pass(const iq4_lut *t, const float *xn, int n, float s, float sxx, float *e) {
     float axk[4] = {0}, akk[4] = {0};
     float is = 1.0f / s;
     for (int i = 0; i < n; i += 4) {
         for (int k = 0; k < 4; k++) {
-            float kv = (float)kvalues_iq4nl[iq4_nearest(xn[i + k] * is)];
+            float kv = (float)kvalues_iq4nl[iq4_nearest(t, xn[i + k] * is)];
             axk[k] += xn[i + k] * kv;
             akk[k] += kv * kv;
         }
@@ -114,7 +128,7 @@ static float iq4_pass(const float *xn, int n, float s, float sxx, float *e) {
  * magnitude onto the lowest level (-127) or the highest (113), that end
  * varied by +-10 units to trade clipping against resolution; each start is
  * refined twice.  Returns the scale; 0 for an all-zero group. */
-static float iq4_fit(const float *x, int n) {
+static float iq4_fit(const iq4_lut *lut, const float *x, int n) {
     float xn[IQ4_GROUP];
     float amax = q_absmax(x, n);
     if (amax == 0.0f) return 0.0f;
@@ -129,9 +143,9 @@ static float iq4_fit(const float *x, int n) {
     for (int side = 0; side < 2; side++) {
         for (int g = 0; g < IQ4_NGRID; g++) {
             float t = ends[side] + (side == 0 ? -1.0f : 1.0f) * (-10.0f + 20.0f * (float)g / (IQ4_NGRID - 1));
-            float e, cs = iq4_pass(xn, n, m / t, sxx, &e);
+            float e, cs = iq4_pass(lut, xn, n, m / t, sxx, &e);
             if (cs == 0.0f) continue;
-            cs = iq4_pass(xn, n, cs, sxx, &e);
+            cs = iq4_pass(lut, xn, n, cs, sxx, &e);
             if (cs != 0.0f && e < best_e) {
                 best_e = e;
                 best_s = cs;
@@ -150,10 +164,12 @@ static void iq4_pack(const uint8_t *q, uint8_t *qs) {
 
 void lair_iq4_nl_from_float(const float *src, void *dst, int64_t n) {
     block_iq4_nl *b = dst;
+    iq4_lut lut;
+    iq4_lut_init(&lut);
     for (int64_t i = 0; i < n / QK4_NL; i++, b++, src += QK4_NL) {
         uint8_t q[QK4_NL];
-        b->d = q_f16_scale(iq4_fit(src, QK4_NL));
-        iq4_assign(src, QK4_NL, lair_f16_to_f32(b->d), q);
+        b->d = q_f16_scale(iq4_fit(&lut, src, QK4_NL));
+        iq4_assign(&lut, src, QK4_NL, lair_f16_to_f32(b->d), q);
         iq4_pack(q, b->qs);
     }
 }
@@ -163,7 +179,7 @@ void lair_iq4_nl_from_float(const float *src, void *dst, int64_t n) {
 
 /* Codes (-32..31, within +-1 of s/d) and levels of all 8 sub-blocks for the
  * stored d; returns the total squared error. */
-static double iq4xs_all_codes(const float *x, lair_f16 dh, const float *s, int8_t *ls, uint8_t *q) {
+static double iq4xs_all_codes(const iq4_lut *t, const float *x, lair_f16 dh, const float *s, int8_t *ls, uint8_t *q) {
     float d = lair_f16_to_f32(dh);
     double total = 0;
     for (int j = 0; j < XS_NSUB; j++) {
@@ -173,14 +189,14 @@ static double iq4xs_all_codes(const float *x, lair_f16 dh, const float *s, int8_
         int bc = c0;
         for (int c = c0 - 1; c <= c0 + 1; c++) {
             if (c < -32 || c > 31) continue;
-            float e = iq4_assign(xj, IQ4_GROUP, d * (float)c, NULL);
+            float e = iq4_assign(t, xj, IQ4_GROUP, d * (float)c, NULL);
             if (e < best) {
                 best = e;
                 bc = c;
             }
         }
         ls[j] = (int8_t)bc;
-        total += iq4_assign(xj, IQ4_GROUP, d * (float)bc, q + IQ4_GROUP * j);
+        total += iq4_assign(t, xj, IQ4_GROUP, d * (float)bc, q + IQ4_GROUP * j);
     }
     return total;
 }
@@ -202,10 +218,12 @@ static bool iq4xs_refit(const float *x, const int8_t *ls, const uint8_t *q, floa
 
 void lair_iq4_xs_from_float(const float *src, void *dst, int64_t n) {
     block_iq4_xs *b = dst;
+    iq4_lut lut;
+    iq4_lut_init(&lut);
     for (int64_t i = 0; i < n / QK_K; i++, b++, src += QK_K) {
         float s[XS_NSUB], sm = 0;
         for (int j = 0; j < XS_NSUB; j++) {
-            s[j] = iq4_fit(src + IQ4_GROUP * j, IQ4_GROUP);
+            s[j] = iq4_fit(&lut, src + IQ4_GROUP * j, IQ4_GROUP);
             if (fabsf(s[j]) > fabsf(sm)) sm = s[j];
         }
         int8_t ls[XS_NSUB] = {0}, tls[XS_NSUB];
@@ -214,12 +232,14 @@ void lair_iq4_xs_from_float(const float *src, void *dst, int64_t n) {
         if (sm == 0) {
             memset(q, IQ4_ZERO, sizeof q);
         } else {
-            double best = DBL_MAX;
+            double best = HUGE_VAL; /* the first candidate is always taken (errors may be inf) */
+            bool have = false;
             for (int start = 0; start < 2; start++) { /* sm onto code -32 or 31 */
                 lair_f16 dh = q_f16_scale(start == 0 ? -sm / 32.0f : sm / 31.0f);
-                double e = iq4xs_all_codes(src, dh, s, tls, tq);
+                double e = iq4xs_all_codes(&lut, src, dh, s, tls, tq);
                 for (int it = 0; it <= XS_REFIT_STEPS; it++) {
-                    if (e < best) {
+                    if (!have || e < best) {
+                        have = true;
                         best = e;
                         best_dh = dh;
                         memcpy(ls, tls, sizeof ls);
@@ -231,7 +251,7 @@ void lair_iq4_xs_from_float(const float *src, void *dst, int64_t n) {
                     lair_f16 ndh = q_f16_scale(d);
                     if (ndh == dh) break;
                     dh = ndh;
-                    e = iq4xs_all_codes(src, dh, s, tls, tq);
+                    e = iq4xs_all_codes(&lut, src, dh, s, tls, tq);
                 }
             }
         }

@@ -7,11 +7,15 @@
  *   1. each sub-block gets its own best real scale (and min) from the
  *      least-squares searches of quant_search.c;
  *   2. d (dmin) is chosen so the largest sub-block scale (min) gets the
- *      largest code; each sub-block then tries the integer codes around
- *      scale/d and keeps the pair whose re-assigned levels give the smallest
- *      squared error, computed exactly as the decoder computes values;
+ *      largest code (the signed formats try both ends: the scale of largest
+ *      magnitude onto the most negative or the most positive code); each
+ *      sub-block then tries the integer codes within +-1 of scale/d and
+ *      keeps the one whose re-assigned levels give the smallest squared
+ *      error, computed exactly as the decoder computes values;
  *   3. d (and dmin) are refit by least squares for the chosen codes and
- *      levels, and step 2 is repeated while the error goes down. */
+ *      levels, and step 2 is repeated with them if that lowers the error.
+ * The error minimised throughout is the plain squared error (the RMS error
+ * of the weights), not a weighted one. */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
@@ -22,7 +26,7 @@
 #include "tensor/quant_internal.h"
 
 #define KSUB_MAX 16   /* sub-blocks per super-block, at most */
-#define KREFIT_STEPS 2 /* rounds of step 3 */
+#define KREFIT_STEPS 1 /* rounds of step 3 (a second one gains ~0.1% RMS) */
 
 /* ---- decoders ------------------------------------------------------------- */
 
@@ -308,7 +312,7 @@ static void kmin_quantize(const float *x, const kmin_shape *sh, lair_f16 *dh_out
 }
 
 void lair_q2_K_from_float(const float *src, void *dst, int64_t n) {
-    static const kmin_shape sh = {16, 16, 3, 15, 16};
+    static const kmin_shape sh = {16, 16, 3, 15, 7};
     block_q2_K *b = dst;
     for (int64_t i = 0; i < n / QK_K; i++, b++, src += QK_K) {
         uint8_t sc[16], m[16], L[QK_K];
@@ -324,7 +328,7 @@ void lair_q2_K_from_float(const float *src, void *dst, int64_t n) {
 }
 
 void lair_q4_K_from_float(const float *src, void *dst, int64_t n) {
-    static const kmin_shape sh = {8, 32, 15, 63, 21};
+    static const kmin_shape sh = {8, 32, 15, 63, 7};
     block_q4_K *b = dst;
     for (int64_t i = 0; i < n / QK_K; i++, b++, src += QK_K) {
         uint8_t sc[8], m[8], L[QK_K];
@@ -337,7 +341,7 @@ void lair_q4_K_from_float(const float *src, void *dst, int64_t n) {
 }
 
 void lair_q5_K_from_float(const float *src, void *dst, int64_t n) {
-    static const kmin_shape sh = {8, 32, 31, 63, 21};
+    static const kmin_shape sh = {8, 32, 31, 63, 7};
     block_q5_K *b = dst;
     for (int64_t i = 0; i < n / QK_K; i++, b++, src += QK_K) {
         uint8_t sc[8], m[8], L[QK_K];
@@ -432,14 +436,16 @@ static void ksym_quantize(const float *x, const ksym_shape *sh, lair_f16 *dh_out
         return;
     }
     /* two starts: sm onto the most negative code, or onto the most positive */
-    double best = DBL_MAX;
+    double best = HUGE_VAL; /* the first candidate is always taken (errors may be inf) */
+    bool have = false;
     lair_f16 best_dh = 0;
     int8_t tsc[QK_K / KSYM_LEN], tL[QK_K];
     for (int start = 0; start < 2; start++) {
         lair_f16 dh = q_f16_scale(start == 0 ? -sm / (float)sh->cneg : sm / (float)sh->cpos);
         double e = ksym_all_codes(x, sh, dh, s, tsc, tL);
         for (int it = 0; it <= KREFIT_STEPS; it++) {
-            if (e < best) {
+            if (!have || e < best) {
+                have = true;
                 best = e;
                 best_dh = dh;
                 memcpy(sc, tsc, sizeof tsc);
@@ -458,7 +464,7 @@ static void ksym_quantize(const float *x, const ksym_shape *sh, lair_f16 *dh_out
 }
 
 void lair_q3_K_from_float(const float *src, void *dst, int64_t n) {
-    static const ksym_shape sh = {4, 3, 32, 31, 21};
+    static const ksym_shape sh = {4, 3, 32, 31, 7};
     block_q3_K *b = dst;
     for (int64_t i = 0; i < n / QK_K; i++, b++, src += QK_K) {
         int8_t sc[16], L[QK_K];
@@ -478,7 +484,7 @@ void lair_q3_K_from_float(const float *src, void *dst, int64_t n) {
 }
 
 void lair_q6_K_from_float(const float *src, void *dst, int64_t n) {
-    static const ksym_shape sh = {32, 31, 128, 127, 21};
+    static const ksym_shape sh = {32, 31, 128, 127, 5};
     block_q6_K *b = dst;
     for (int64_t i = 0; i < n / QK_K; i++, b++, src += QK_K) {
         int8_t L[QK_K];

@@ -14,8 +14,10 @@
 
 #include "tensor/quant_internal.h"
 
-#define NGRID_4BIT 21 /* starting scales per block: steps of 0.1 levels */
-#define NGRID_5BIT 21
+/* Starting scales per block (per end level for the symmetric ones), spread
+ * over +-1 level; more buy almost nothing once each start is refined. */
+#define NGRID_4BIT 7
+#define NGRID_5BIT 7
 
 /* ---- decoders ------------------------------------------------------------- */
 
