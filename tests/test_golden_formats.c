@@ -9,6 +9,7 @@
  *   the same format per tensor, must reach an RMS error of at most 1.05x that
  *   of llama.cpp's quantizer (per file and format, over all its tensors). */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,8 +158,23 @@ static double nmse_bound(lair_type t) {
     case LAIR_TYPE_Q3_K: return 6e-2;
     case LAIR_TYPE_Q2_K: return 0.2;
     case LAIR_TYPE_F16: return 1e-6;
-    case LAIR_TYPE_BF16: return 1e-4;
+    case LAIR_TYPE_BF16: return 1e-5;
     default: return 0; /* f32: exact */
+    }
+}
+
+/* Share of elements allowed farther than half a step from their level.
+ * Only values clipped at a block's extreme levels may be: none for min/max
+ * formats, a few where llama.cpp's scale search trades clipping for
+ * resolution (measured: <= 0.02% for the tight group, <= 0.55% for the
+ * others). */
+static double beyond_half_share(lair_type t) {
+    switch (t) {
+    case LAIR_TYPE_Q8_0: case LAIR_TYPE_Q6_K: case LAIR_TYPE_Q4_1: case LAIR_TYPE_Q5_1:
+    case LAIR_TYPE_IQ4_NL: case LAIR_TYPE_IQ4_XS:
+        return 1e-3;
+    default:
+        return 1e-2;
     }
 }
 
@@ -218,10 +234,9 @@ static void decode_pair(const golden_pair *p) {
             const lair_type_traits *tr = lair_type_traits_of(t->type);
             CHECKF(nmse <= nmse_bound(t->type), "%s: %s (%s) nmse %.3g > %.3g", p->golden, t->name, tr->name, nmse,
                    nmse_bound(t->type));
-            /* only values clipped at a block's extreme levels may be farther
-             * than half a step from their level */
-            CHECKF(st.beyond_half <= st.n / 100, "%s: %s (%s) %lld of %lld elements beyond half a step", p->golden,
-                   t->name, tr->name, (long long)st.beyond_half, (long long)st.n);
+            CHECKF((double)st.beyond_half <= beyond_half_share(t->type) * (double)st.n,
+                   "%s: %s (%s) %lld of %lld elements beyond half a step", p->golden, t->name, tr->name,
+                   (long long)st.beyond_half, (long long)st.n);
             CHECKF(st.beyond_step <= st.n / 2000, "%s: %s (%s) %lld of %lld elements beyond 1.5 steps", p->golden,
                    t->name, tr->name, (long long)st.beyond_step, (long long)st.n);
             if (t->type == LAIR_TYPE_F16 || t->type == LAIR_TYPE_BF16) {
@@ -263,10 +278,14 @@ static void quantize_pair(const golden_pair *p) {
     }
     double se_ours[LAIR_TYPE_COUNT] = {0}, se_gold[LAIR_TYPE_COUNT] = {0};
     int64_t count[LAIR_TYPE_COUNT] = {0};
+    int n_tensors[LAIR_TYPE_COUNT] = {0};
+    /* $LAIR_TESTS_QUICK (emulated cross runs): two tensors per format and file */
+    int max_tensors = getenv("LAIR_TESTS_QUICK") ? 2 : INT32_MAX;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const gguf_tensor *t = &g->tensors[i];
         const lair_type_traits *tr = lair_type_traits_of(t->type);
-        if (!tr || !tr->quantized) continue;
+        if (!tr || !tr->quantized || n_tensors[t->type] >= max_tensors) continue;
+        n_tensors[t->type]++;
         const gguf_tensor *src = gguf_find_tensor(s, t->name);
         CHECKF(src && tr->from_float && tr->to_float, "%s: %s (%s) cannot be requantized", p->golden, t->name,
                tr->name);

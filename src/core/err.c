@@ -29,15 +29,3 @@ lair_status lair_err_set(lair_err *err, lair_status code, const char *fmt, ...) 
     }
     return code;
 }
-
-void lair_err_prefix(lair_err *err, const char *fmt, ...) {
-    if (!err) return;
-    char prefix[LAIR_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
-    char old[LAIR_ERR_MSG_MAX];
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
-}

@@ -14,8 +14,4 @@
  * `return lair_err_set(err, LAIR_ERR_FORMAT, "gguf: ...", ...);`. */
 lair_status lair_err_set(lair_err *err, lair_status code, const char *fmt, ...) LAIR_PRINTF(3, 4);
 
-/* Prepends "prefix: " to an already-set message (for adding context such as
- * a file name while an error travels up). */
-void lair_err_prefix(lair_err *err, const char *fmt, ...) LAIR_PRINTF(2, 3);
-
 #endif

@@ -26,12 +26,15 @@ uint64_t lair_file_size(const char *path); /* 0 when it cannot be read */
  * after another if a thread cannot be started. */
 void lair_run_parallel(int n, void (*fn)(void *ctx, int ith, int nth), void *ctx);
 
-/* Opens `path` + ".tmp" for writing; lair_file_commit renames it over `path`
- * only after everything was written and flushed, so an interrupted write never
- * leaves a truncated file where a good one is expected. */
-FILE *lair_file_create_tmp(const char *path, lair_err *err);
-lair_status lair_file_commit(FILE *f, const char *path, lair_err *err);
-void lair_file_abort(FILE *f, const char *path);
+/* Opens `path` + ".tmp" for writing and returns its name in *tmp_path (the
+ * caller frees it with lair_free).  lair_file_commit renames it over `path`
+ * only after everything was written and flushed, so an interrupted write
+ * never leaves a truncated file where a good one is expected; it always
+ * closes f.  lair_file_abort closes f (if any) and removes the temporary file.
+ * Neither allocates, so cleanup works even when memory has run out. */
+FILE *lair_file_create_tmp(const char *path, char **tmp_path, lair_err *err);
+lair_status lair_file_commit(FILE *f, const char *tmp_path, const char *path, lair_err *err);
+void lair_file_abort(FILE *f, const char *tmp_path);
 
 uint64_t lair_peak_rss_bytes(void); /* 0 when unknown */
 double lair_time_seconds(void);     /* monotonic */

@@ -98,59 +98,40 @@ void lair_run_parallel(int n, void (*fn)(void *ctx, int ith, int nth), void *ctx
     }
 }
 
-static char *tmp_name(const char *path) {
+FILE *lair_file_create_tmp(const char *path, char **tmp_path, lair_err *err) {
     size_t n = strlen(path);
     char *t = lair_malloc(n + 5);
-    if (t) {
-        memcpy(t, path, n);
-        memcpy(t + n, ".tmp", 5);
-    }
-    return t;
-}
-
-FILE *lair_file_create_tmp(const char *path, lair_err *err) {
-    char *t = tmp_name(path);
+    *tmp_path = t;
     if (!t) {
         lair_err_set(err, LAIR_ERR_NOMEM, "%s: out of memory", path);
         return NULL;
     }
+    memcpy(t, path, n);
+    memcpy(t + n, ".tmp", 5);
     FILE *f = fopen(t, "wb");
     if (!f) lair_err_set(err, LAIR_ERR_IO, "%s: cannot create: %s", t, strerror(errno));
-    lair_free(t);
     return f;
 }
 
-lair_status lair_file_commit(FILE *f, const char *path, lair_err *err) {
-    char *t = tmp_name(path);
-    if (!t) {
-        lair_file_abort(f, path);
-        return lair_err_set(err, LAIR_ERR_NOMEM, "%s: out of memory", path);
-    }
+lair_status lair_file_commit(FILE *f, const char *tmp_path, const char *path, lair_err *err) {
     int bad = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
     int e = errno;
     bad |= fclose(f) != 0;
     if (bad) {
-        unlink(t);
-        lair_free(t);
+        unlink(tmp_path);
         return lair_err_set(err, LAIR_ERR_IO, "%s: write failed: %s", path, strerror(e));
     }
-    if (rename(t, path) != 0) {
+    if (rename(tmp_path, path) != 0) {
         e = errno;
-        unlink(t);
-        lair_free(t);
+        unlink(tmp_path);
         return lair_err_set(err, LAIR_ERR_IO, "%s: cannot rename temporary file: %s", path, strerror(e));
     }
-    lair_free(t);
     return LAIR_OK;
 }
 
-void lair_file_abort(FILE *f, const char *path) {
+void lair_file_abort(FILE *f, const char *tmp_path) {
     if (f) fclose(f);
-    char *t = tmp_name(path);
-    if (t) {
-        unlink(t);
-        lair_free(t);
-    }
+    if (tmp_path) unlink(tmp_path);
 }
 
 uint64_t lair_peak_rss_bytes(void) {

@@ -401,7 +401,8 @@ static lair_status check_known_keys(cursor *c, gguf_file *f) {
         bool integer = true;
         switch (kv->type) {
         case GGUF_TYPE_UINT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_UINT32: case GGUF_TYPE_UINT64:
-            id = kv->v.u64 > (uint64_t)INT64_MAX ? -1 : (int64_t)kv->v.u64; break;
+            /* an unsigned id is never "none": past INT64_MAX it is simply out of range */
+            id = kv->v.u64 > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)kv->v.u64; break;
         case GGUF_TYPE_INT8: case GGUF_TYPE_INT16: case GGUF_TYPE_INT32: case GGUF_TYPE_INT64:
             id = kv->v.i64; break;
         default: integer = false; id = 0; break;
@@ -414,8 +415,12 @@ static lair_status check_known_keys(cursor *c, gguf_file *f) {
         /* -1 is the conventional "none" for optional special tokens */
         if (id != -1 && tokens && (id < 0 || (uint64_t)id >= n_tokens)) {
             char d[128];
-            snprintf(d, sizeof d, "token id %lld is out of range (vocabulary has %llu tokens)", (long long)id,
-                     (unsigned long long)n_tokens);
+            if (kv->type == GGUF_TYPE_UINT64) /* id may have been clamped */
+                snprintf(d, sizeof d, "token id %llu is out of range (vocabulary has %llu tokens)",
+                         (unsigned long long)kv->v.u64, (unsigned long long)n_tokens);
+            else
+                snprintf(d, sizeof d, "token id %lld is out of range (vocabulary has %llu tokens)", (long long)id,
+                         (unsigned long long)n_tokens);
             return fail(c, LAIR_ERR_FORMAT, what, kv->file_offset, d);
         }
     }
@@ -427,9 +432,13 @@ static lair_status parse_all(cursor *c, gguf_file *f) {
     uint64_t n_tensors, n_kv;
     if ((s = parse_header(c, f, &n_tensors, &n_kv))) return s;
 
-    /* Keys and names are copies of file bytes plus a terminator each. */
+    /* Keys and names are copies of file bytes plus a terminator each, and each
+     * is bounded by its length limit: the arena is sized by the metadata, not
+     * by the file (whose data section may be far larger than memory). */
     arena names = {0};
     names.cap = c->size + n_kv + n_tensors + 1;
+    uint64_t names_limit = n_kv * (GGUF_MAX_KEY_LEN + 1) + n_tensors * (GGUF_MAX_NAME_LEN + 1) + 1;
+    if (names.cap > names_limit) names.cap = names_limit;
     f->strings = names.buf = lair_malloc(names.cap);
     f->kv = lair_calloc(n_kv ? n_kv : 1, sizeof *f->kv);
     f->tensors = lair_calloc(n_tensors ? n_tensors : 1, sizeof *f->tensors);
@@ -489,9 +498,9 @@ static lair_status parse_all(cursor *c, gguf_file *f) {
         uint64_t end;
         if (ck_add_u64(t->offset, t->nbytes, &end) || end > data_size) {
             s = lair_err_set(c->err, LAIR_ERR_FORMAT,
-                             "gguf: %s: tensor '%s' (info at offset 0x%llx): data at 0x%llx + %llu bytes runs past the end of the file (data section holds %llu bytes)",
+                             "gguf: %s: tensor '%s' (info at offset 0x%llx): data at offset 0x%llx + %llu bytes runs past the end of the file (%llu bytes)",
                              c->name, t->name, (unsigned long long)t->info_offset, (unsigned long long)(data_off + t->offset),
-                             (unsigned long long)t->nbytes, (unsigned long long)data_size);
+                             (unsigned long long)t->nbytes, (unsigned long long)c->size);
             goto out;
         }
         t->data = c->base + data_off + t->offset;

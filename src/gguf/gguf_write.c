@@ -33,6 +33,7 @@ struct gguf_writer {
     uint64_t data_size; /* bytes of the data section so far (aligned) */
     FILE *f;
     char *path;
+    char *tmp_path; /* where the file is written until it is complete */
     uint64_t cur;         /* tensor being written */
     uint64_t cur_written; /* its bytes so far */
 };
@@ -55,7 +56,8 @@ lair_status gguf_writer_init(gguf_writer **out, lair_err *err) {
 
 void gguf_writer_free(gguf_writer *w) {
     if (!w) return;
-    if (w->f) lair_file_abort(w->f, w->path);
+    if (w->f) lair_file_abort(w->f, w->tmp_path);
+    lair_free(w->tmp_path);
     for (uint64_t i = 0; i < w->n_kv; i++) {
         lair_free(w->kv[i].key);
         lair_free(w->kv[i].raw);
@@ -241,7 +243,7 @@ lair_status gguf_writer_begin(gguf_writer *w, const char *path, lair_err *err) {
     w->data_size = off;
     w->path = lair_strndup(path, strlen(path));
     if (!w->path) return lair_err_set(err, LAIR_ERR_NOMEM, "gguf writer: out of memory");
-    FILE *f = lair_file_create_tmp(path, err);
+    FILE *f = lair_file_create_tmp(path, &w->tmp_path, err);
     if (!f) return err ? err->code : LAIR_ERR_IO;
     w->f = f;
     uint32_t magic = GGUF_MAGIC, version = 3;
@@ -296,12 +298,12 @@ lair_status gguf_writer_write(gguf_writer *w, const void *data, uint64_t nbytes,
 lair_status gguf_writer_finish(gguf_writer *w, lair_err *err) {
     if (!w->f) return lair_err_set(err, LAIR_ERR_ARG, "gguf writer: finish before begin");
     if (w->cur != w->n_t) {
-        lair_file_abort(w->f, w->path);
+        lair_file_abort(w->f, w->tmp_path);
         w->f = NULL;
         return lair_err_set(err, LAIR_ERR_ARG, "gguf writer: %s: only %llu of %llu tensors were written", w->path,
                             (unsigned long long)w->cur, (unsigned long long)w->n_t);
     }
     FILE *f = w->f;
     w->f = NULL;
-    return lair_file_commit(f, w->path, err);
+    return lair_file_commit(f, w->tmp_path, w->path, err);
 }

@@ -117,21 +117,24 @@ static inline void kscale_put(uint8_t *scales, const uint8_t *sc, const uint8_t 
 }
 
 /* ---- scale searches (quant_search.c) ---------------------------------------
- * Both work on groups of n <= 256 values, minimise the plain squared error
- * sum_i (x_i - y_i)^2 (which is what the RMS error of a model's weights
- * measures) and are scale-invariant: they normalise by max|x| internally, so
- * 1e-30 and 1e30 inputs behave like ordinary ones.  ngrid is the number of
- * starting scales tried (each refined by alternating level assignment and a
- * least-squares refit). */
+ * Both work on groups of n <= 256 values (n a multiple of 4), minimise the
+ * plain squared error sum_i (x_i - y_i)^2 (which is what the RMS error of a
+ * model's weights measures) and are scale-invariant: they normalise by
+ * max|x| internally, so 1e-30 and 1e30 inputs behave like ordinary ones.
+ * ngrid is the number of starting scales tried (each refined by
+ * nearest-level assignment and a least-squares refit, twice).  The results
+ * are real numbers; callers round them to their stored form and re-assign
+ * levels against that. */
 
 /* x ~ s*q + o with q in 0..nmax, s >= 0; with o_le_zero also o <= 0 (the
- * K-quant mins are stored as non-negative numbers subtracted).  Returns the
- * squared error of the fit. */
-double q_fit_affine(const float *x, int n, int nmax, bool o_le_zero, int ngrid, float *s, float *o);
+ * K-quant mins are stored as non-negative numbers subtracted).  An all-zero
+ * group gives s = o = 0, a constant one s = 0, o = the constant (when
+ * allowed). */
+void q_fit_affine(const float *x, int n, int nmax, bool o_le_zero, int ngrid, float *s, float *o);
 
-/* x ~ s*q with q in -nneg..npos; s may be negative (when the largest
- * magnitude is positive and nneg > npos, mapping it to -nneg gives one more
- * level).  Returns the squared error of the fit. */
-double q_fit_sym(const float *x, int n, int nneg, int npos, int ngrid, float *s);
+/* x ~ s*q with q in -nneg..npos; s may be negative (when nneg > npos, the
+ * value of largest magnitude may map onto -nneg whatever its sign: one more
+ * level).  An all-zero group gives s = 0. */
+void q_fit_sym(const float *x, int n, int nneg, int npos, int ngrid, float *s);
 
 #endif

@@ -4,9 +4,10 @@
  * Encoding searches the group scale the same way as the uniform formats
  * (starting scales around "largest magnitude onto an end level", each
  * refined by nearest-level assignment and a least-squares refit), only the
- * nearest level is found by bisection of the level midpoints.  IQ4_XS then
+ * nearest level comes from a lookup table over half-unit bins.  IQ4_XS then
  * codes its 8 sub-block scales in 6 bits against the super-block d like the
- * symmetric K-quants. */
+ * symmetric K-quants (both ends tried, codes within +-1, up to two
+ * least-squares refits of d). */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
@@ -20,7 +21,7 @@ const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 1
 
 #define IQ4_ZERO 8   /* index of the level nearest 0 (value 1) */
 #define IQ4_GROUP 32 /* elements per IQ4_NL block and per IQ4_XS sub-block */
-#define IQ4_NGRID 7 /* starting scales per end level */
+#define IQ4_NGRID 7  /* starting scales per end level */
 
 /* ---- decoders ------------------------------------------------------------- */
 

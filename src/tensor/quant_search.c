@@ -75,13 +75,13 @@ static double affine_refit(const affine_sums *a, int n, double sx, double sxx, b
     return e > 0 ? e : 0;
 }
 
-double q_fit_affine(const float *x, int n, int nmax, bool o_le_zero, int ngrid, float *s, float *o) {
+void q_fit_affine(const float *x, int n, int nmax, bool o_le_zero, int ngrid, float *s, float *o) {
     float xn[GROUP_MAX];
     float amax = group_normalise(x, n, xn);
     if (amax == 0.0f) {
         *s = 0.0f;
         *o = 0.0f;
-        return 0.0;
+        return;
     }
     float lo = xn[0], hi = xn[0];
     double sx = 0, sxx = 0;
@@ -95,7 +95,7 @@ double q_fit_affine(const float *x, int n, int nmax, bool o_le_zero, int ngrid, 
     if (!(hi > lo)) { /* constant group, representable exactly by the offset */
         *s = 0.0f;
         *o = x[0];
-        return 0.0;
+        return;
     }
     /* starting scales: the range spread over t levels, t around nmax
      * (t > nmax clips the extremes, t < nmax leaves headroom) */
@@ -119,9 +119,8 @@ double q_fit_affine(const float *x, int n, int nmax, bool o_le_zero, int ngrid, 
             best_o = co;
         }
     }
-    *s = denormalise(best_s, amax);
+    *s = denormalise(best_s, amax); /* no refit succeeded: the min/max fit */
     *o = denormalise(best_o, amax);
-    return (best_e < DBL_MAX ? best_e : sxx) * (double)amax * (double)amax;
 }
 
 /* ---- symmetric: x ~ s*q, q in -nneg..npos ---------------------------------- */
@@ -149,12 +148,12 @@ static float sym_pass(const float *xn, int n, int nneg, int npos, float s, doubl
     return sxq / sqq;
 }
 
-double q_fit_sym(const float *x, int n, int nneg, int npos, int ngrid, float *s) {
+void q_fit_sym(const float *x, int n, int nneg, int npos, int ngrid, float *s) {
     float xn[GROUP_MAX];
     float amax = group_normalise(x, n, xn);
     if (amax == 0.0f) {
         *s = 0.0f;
-        return 0.0;
+        return;
     }
     float m = 0.0f; /* the value of largest magnitude, with its sign (+-1) */
     double sxx = 0;
@@ -184,5 +183,4 @@ double q_fit_sym(const float *x, int n, int nneg, int npos, int ngrid, float *s)
         }
     }
     *s = denormalise(best_s, amax);
-    return best_e * (double)amax * (double)amax;
 }
