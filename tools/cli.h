@@ -40,5 +40,7 @@ int cli_error(const char *cmd, const char *fmt, ...)
 extern const cli_cmd cmd_inspect;
 extern const cli_cmd cmd_gen;
 extern const cli_cmd cmd_quantize;
+extern const cli_cmd cmd_logits;
+extern const cli_cmd cmd_bench;
 
 #endif

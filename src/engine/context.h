@@ -1,0 +1,52 @@
+/* A context: the KV cache and the scratch buffers of a forward pass, sized at
+ * creation so that decoding allocates nothing.
+ *
+ * KV cache layout: n_ctx cells; cell c holds, for every layer, one K row and
+ * one V row of n_head_kv * head_dim values in kv_type, plus its position and
+ * the set of sequences that share it (a bit mask).  Copying a prefix to
+ * another sequence only sets bits, so shared prompts cost no memory.  Cells
+ * are independent, so a later paged allocator can hand them out in blocks. */
+#ifndef LAIR_ENGINE_CONTEXT_H
+#define LAIR_ENGINE_CONTEXT_H
+
+#include <stdint.h>
+
+#include "core/threads.h"
+#include "kernels/kernels.h"
+#include "lair.h"
+#include "model/model.h"
+
+#define LAIR_MAX_SEQ 64
+
+struct lair_context {
+    const lair_model *m;
+    lair_context_params p;
+    const lair_kernels *kern;
+    lair_pool *pool;         /* n_threads threads for matrix products */
+    lair_type kv_type;
+    uint64_t kv_row_bytes;   /* one cell's K (or V) row of one layer: n_head_kv * head_dim values */
+    uint64_t kv_head_bytes;  /* one head's part of it */
+    uint8_t *k_cache, *v_cache; /* [n_layer][n_ctx] rows */
+    int32_t *cell_pos;       /* -1: free */
+    uint64_t *cell_seq;      /* sequences sharing the cell */
+
+    /* scratch for n_batch tokens; shapes in floats */
+    float *x;        /* [n_batch][n_embd]   residual stream */
+    float *xn;       /* [n_batch][n_embd]   normalised input of a block */
+    float *qkv;      /* [n_batch][n_q + 2 n_kv] projections (q | k | v) */
+    float *attn;     /* [n_batch][n_q]      attention output before wo */
+    float *proj;     /* [n_batch][n_embd]   output of wo / ffn_down */
+    float *ffn;      /* [n_batch][2 n_ff]   gate | up */
+    float *moe_acc;  /* [n_batch][n_embd]   weighted sum of experts */
+    float *scores;   /* [n_ctx]             attention scores of one head */
+    float *vrow;     /* [head_dim]          one V row as float */
+    uint8_t *qconv;  /* one query head converted for the K dot kernel */
+    uint8_t *act;    /* activations converted for vec_dot: [n_batch][largest row] */
+    uint64_t act_row_cap; /* bytes per token in act */
+    float *logits;   /* [n_out][n_vocab] */
+    int32_t *out_row; /* [n_batch] logits row of each entry, -1 if none */
+    int32_t *cells;  /* [n_batch] cell given to each entry */
+    float *rope_cos, *rope_sin; /* [n_batch][n_rot / 2] */
+};
+
+#endif

@@ -1,0 +1,41 @@
+/* Compute kernels: dot products of weight rows with activation rows, chosen
+ * once per process for the CPU (scalar reference, AVX2+FMA, ...).
+ *
+ * As in the reference implementation of GGUF inference, a weight format is
+ * multiplied with activations converted to its partner format ("vec_dot
+ * type"): quantized weights with 8-bit activations (q8_0, q8_1 or q8_K),
+ * f16 weights with f16 activations, bf16 with bf16, f32 with f32.  Matching
+ * this rounding is what makes lair's logits agree with the reference. */
+#ifndef LAIR_KERNELS_H
+#define LAIR_KERNELS_H
+
+#include <stdint.h>
+
+#include "lair.h"
+
+/* *s = dot(w, x) over n elements (n a multiple of both formats' block size):
+ * w is one weight row in its format, x one activation row already converted
+ * to lair_vec_dot_type(weight format).  Pointers need no alignment. */
+typedef void (*lair_vec_dot_fn)(int64_t n, float *s, const void *w, const void *x);
+
+typedef enum lair_isa { LAIR_ISA_SCALAR = 0, LAIR_ISA_AVX2, LAIR_ISA_AVX512, LAIR_ISA_NEON, LAIR_ISA_COUNT } lair_isa;
+
+typedef struct lair_kernels {
+    lair_isa isa;
+    const char *name;                         /* "scalar", "avx2", ... */
+    lair_vec_dot_fn vec_dot[LAIR_TYPE_COUNT]; /* by weight format; NULL: unsupported */
+} lair_kernels;
+
+/* The partner activation format of a weight format (LAIR_TYPE_COUNT when
+ * the weight format cannot be multiplied). */
+lair_type lair_vec_dot_type(lair_type weight);
+
+/* The kernels for this CPU: the best ISA it supports, or the one named by the
+ * environment variable LAIR_ISA (scalar|avx2|avx512|neon) if the CPU has it.
+ * Chosen on first call; thread-safe afterwards. */
+const lair_kernels *lair_kernels_get(void);
+/* The kernels of one ISA, NULL if this build or CPU lacks it (tests use this
+ * to compare every available variant with the scalar reference). */
+const lair_kernels *lair_kernels_for(lair_isa isa);
+
+#endif

@@ -1,0 +1,51 @@
+/* Private to src/kernels: the per-ISA vec_dot functions that kernels.c puts
+ * in its tables.  Every function has the lair_vec_dot_fn signature
+ *   (n elements, *s = result, w = weight row, x = activation row)
+ * with x in lair_vec_dot_type(weight format) and n a multiple of the block
+ * size; rows need no alignment.
+ *
+ * The scalar ones (vec_dot_scalar.c) are the specification: integer sums
+ * inside each block, scaled by the block scales in float.  The SIMD ones
+ * must equal them up to float summation order. */
+#ifndef LAIR_KERNELS_INTERNAL_H
+#define LAIR_KERNELS_INTERNAL_H
+
+#include <stdint.h>
+
+/* ---- scalar reference (every ISA) ---------------------------------------- */
+void lair_vec_dot_f32_scalar(int64_t n, float *s, const void *w, const void *x);    /* x: f32  */
+void lair_vec_dot_f16_scalar(int64_t n, float *s, const void *w, const void *x);    /* x: f16  */
+void lair_vec_dot_bf16_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: bf16 */
+void lair_vec_dot_q4_0_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: q8_0 */
+void lair_vec_dot_q5_0_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: q8_0 */
+void lair_vec_dot_q8_0_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: q8_0 */
+void lair_vec_dot_iq4_nl_scalar(int64_t n, float *s, const void *w, const void *x); /* x: q8_0 */
+void lair_vec_dot_q4_1_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: q8_1 */
+void lair_vec_dot_q5_1_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: q8_1 */
+void lair_vec_dot_q2_K_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: q8_K */
+void lair_vec_dot_q3_K_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: q8_K */
+void lair_vec_dot_q4_K_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: q8_K */
+void lair_vec_dot_q5_K_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: q8_K */
+void lair_vec_dot_q6_K_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: q8_K */
+void lair_vec_dot_iq4_xs_scalar(int64_t n, float *s, const void *w, const void *x); /* x: q8_K */
+
+/* ---- AVX2 + FMA + F16C (x86-64; call only when the CPU has them) --------- */
+#if defined(__x86_64__)
+void lair_vec_dot_f32_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_f16_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_bf16_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_q4_0_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_q5_0_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_q8_0_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_iq4_nl_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_q4_1_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_q5_1_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_q2_K_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_q3_K_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_q4_K_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_q5_K_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_q6_K_avx2(int64_t n, float *s, const void *w, const void *x);
+void lair_vec_dot_iq4_xs_avx2(int64_t n, float *s, const void *w, const void *x);
+#endif
+
+#endif

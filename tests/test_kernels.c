@@ -1,0 +1,380 @@
+/* Unit tests of the compute kernels (no test data needed):
+ *   - the scalar vec_dot of every format equals the double-precision dot of
+ *     the decoded rows (to_float of weights and activations), which proves
+ *     the scalar reference right;
+ *   - every other ISA available on this CPU equals the scalar one up to
+ *     float summation order (the float formats, summed in double on every
+ *     ISA, to within one rounding of the result);
+ *   - the weight -> activation format mapping and the ISA tables/selection.
+ * Rows are quantized from random floats with the formats' own quantizers,
+ * and also filled with random bytes (finite scales) to reach every level
+ * and scale code, including ones the quantizers never write; they are
+ * placed at odd addresses to check that no kernel assumes alignment. */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "core/fp16.h"
+#include "kernels/kernels.h"
+#include "tensor/blocks.h"
+#include "tensor/format.h"
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+/* Deterministic xorshift64* stream. */
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+static uint32_t rng_u32(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545f4914f6cdd1dull) >> 32);
+}
+static double rng_uniform(void) { return ((double)rng_u32() + 0.5) / 4294967296.0; }
+static float rng_normal(void) {
+    double u = rng_uniform(), v = rng_uniform();
+    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+}
+
+/* Formats with a vec_dot, the block sizes they are tested at, and the byte
+ * offsets of their f16 scale fields (set to finite values in random-byte
+ * rows; -1 ends the list). */
+typedef struct fmt_case {
+    lair_type t;
+    int f16_at[3];
+} fmt_case;
+
+static const fmt_case cases[] = {
+    {LAIR_TYPE_F32, {-1}},
+    {LAIR_TYPE_F16, {-1}},
+    {LAIR_TYPE_BF16, {-1}},
+    {LAIR_TYPE_Q4_0, {offsetof(block_q4_0, d), -1}},
+    {LAIR_TYPE_Q4_1, {offsetof(block_q4_1, d), offsetof(block_q4_1, m), -1}},
+    {LAIR_TYPE_Q5_0, {offsetof(block_q5_0, d), -1}},
+    {LAIR_TYPE_Q5_1, {offsetof(block_q5_1, d), offsetof(block_q5_1, m), -1}},
+    {LAIR_TYPE_Q8_0, {offsetof(block_q8_0, d), -1}},
+    {LAIR_TYPE_IQ4_NL, {offsetof(block_iq4_nl, d), -1}},
+    {LAIR_TYPE_Q2_K, {offsetof(block_q2_K, d), offsetof(block_q2_K, dmin), -1}},
+    {LAIR_TYPE_Q3_K, {offsetof(block_q3_K, d), -1}},
+    {LAIR_TYPE_Q4_K, {offsetof(block_q4_K, d), offsetof(block_q4_K, dmin), -1}},
+    {LAIR_TYPE_Q5_K, {offsetof(block_q5_K, d), offsetof(block_q5_K, dmin), -1}},
+    {LAIR_TYPE_Q6_K, {offsetof(block_q6_K, d), -1}},
+    {LAIR_TYPE_IQ4_XS, {offsetof(block_iq4_xs, d), -1}},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+/* Row lengths in blocks: awkward counts for the 2-blocks-per-iteration
+ * loops; for the float formats (block size 1) element counts around the
+ * SIMD widths. */
+static const int64_t blocks_32[] = {1, 2, 7, 33};
+static const int64_t blocks_256[] = {1, 3, 9};
+static const int64_t elems_float[] = {1, 2, 7, 8, 15, 31, 33, 100, 257, 1000};
+
+enum fill { FILL_QUANTIZED, FILL_RANDOM_BYTES, FILL_ZERO };
+
+/* A test row: encoded bytes at an odd address (buf + 1: the kernels must
+ * not assume alignment; the format codecs may, so they work on an aligned
+ * copy) and the decoded floats. */
+typedef struct row {
+    unsigned char *buf;
+    void *data;
+    float *dec;
+} row;
+
+static void row_free(row *r) {
+    free(r->buf);
+    free(r->dec);
+}
+
+static bool row_make(row *r, lair_type t, int64_t n, enum fill fill, const fmt_case *fc, float scale) {
+    const lair_type_traits *tr = lair_type_traits_of(t);
+    uint64_t bytes = 0;
+    r->buf = NULL;
+    r->dec = NULL;
+    if (!tr || !lair_type_row_bytes(t, n, &bytes)) return false;
+    r->buf = malloc((size_t)bytes + 1);
+    r->dec = malloc((size_t)n * sizeof(float));
+    float *src = malloc((size_t)n * sizeof(float));
+    unsigned char *p = malloc((size_t)bytes); /* aligned encoding */
+    if (!r->buf || !r->dec || !src || !p) {
+        free(src);
+        free(p);
+        return false;
+    }
+    if (fill == FILL_RANDOM_BYTES && tr->quantized) {
+        for (uint64_t i = 0; i < bytes; i++) p[i] = (unsigned char)rng_u32();
+        for (int64_t b = 0; b < n / tr->block_size; b++) {
+            for (int k = 0; fc && k < 3 && fc->f16_at[k] >= 0; k++) {
+                lair_f16 h = lair_f32_to_f16(scale * 0.01f * (float)(rng_uniform() * 2.0 - 1.0));
+                memcpy(p + (size_t)b * tr->block_bytes + (size_t)fc->f16_at[k], &h, 2);
+            }
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) src[i] = fill == FILL_ZERO ? 0.0f : scale * rng_normal();
+        tr->from_float(src, p, n);
+    }
+    tr->to_float(p, r->dec, n);
+    r->data = r->buf + 1;
+    memcpy(r->data, p, (size_t)bytes);
+    free(src);
+    free(p);
+    return true;
+}
+
+/* The exact value the kernels compute, in double: the dot of the decoded
+ * rows, except that Q8_1 activations contribute their stored s (the f16 of
+ * d * sum(qs)) to the min term where the decoding has d * sum(qs).  *mag
+ * is the sum of |terms|, the scale of the allowed rounding error. */
+static double reference_dot(lair_type wt, const row *w, const row *x, int64_t n, double *mag) {
+    double sum = 0.0, m = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double t = (double)w->dec[i] * (double)x->dec[i];
+        sum += t;
+        m += fabs(t);
+    }
+    if (lair_vec_dot_type(wt) == LAIR_TYPE_Q8_1) {
+        const lair_type_traits *tr = lair_type_traits_of(wt);
+        size_t moff = wt == LAIR_TYPE_Q4_1 ? offsetof(block_q4_1, m) : offsetof(block_q5_1, m);
+        for (int64_t b = 0; b < n / 32; b++) {
+            block_q8_1 xb;
+            lair_f16 mh;
+            memcpy(&xb, (const unsigned char *)x->data + (size_t)b * sizeof xb, sizeof xb);
+            memcpy(&mh, (const unsigned char *)w->data + (size_t)b * tr->block_bytes + moff, 2);
+            int sumq = 0;
+            for (int j = 0; j < 32; j++) sumq += xb.qs[j];
+            double mw = lair_f16_to_f32(mh);
+            double s_exact = (double)lair_f16_to_f32(xb.d) * sumq;
+            sum += mw * ((double)lair_f16_to_f32(xb.s) - s_exact);
+            m += fabs(mw * (double)lair_f16_to_f32(xb.s));
+        }
+    }
+    *mag = m;
+    return sum;
+}
+
+/* Relative tolerance on the sum of |terms|: float accumulation over at most
+ * a few thousand terms stays far below it; any wrong level or scale is far
+ * above it. */
+#define REL_TOL 1e-5
+
+static bool close_enough(double got, double want, double mag) { return fabs(got - want) <= REL_TOL * mag + 1e-30; }
+
+static const lair_kernels *other_isas[LAIR_ISA_COUNT];
+static int n_other_isas;
+
+static void find_isas(void) {
+    n_other_isas = 0;
+    for (int i = 1; i < LAIR_ISA_COUNT; i++) {
+        const lair_kernels *k = lair_kernels_for((lair_isa)i);
+        if (k) other_isas[n_other_isas++] = k;
+    }
+}
+
+/* One format, one fill: every length; (a) scalar vs reference, (b) other
+ * ISAs vs scalar. */
+static void check_format(const fmt_case *fc, enum fill fill, int rounds) {
+    const lair_type wt = fc->t;
+    const lair_type xt = lair_vec_dot_type(wt);
+    const lair_type_traits *tr = lair_type_traits_of(wt);
+    const lair_kernels *scalar = lair_kernels_for(LAIR_ISA_SCALAR);
+    REQUIRE(tr && xt != LAIR_TYPE_COUNT && scalar && scalar->vec_dot[wt]);
+    const int64_t *lens;
+    size_t nlens;
+    if (tr->block_size == 1) {
+        lens = elems_float;
+        nlens = sizeof elems_float / sizeof elems_float[0];
+    } else if (tr->block_size == 32) {
+        lens = blocks_32;
+        nlens = sizeof blocks_32 / sizeof blocks_32[0];
+    } else {
+        lens = blocks_256;
+        nlens = sizeof blocks_256 / sizeof blocks_256[0];
+    }
+    for (int round = 0; round < rounds; round++) {
+        for (size_t li = 0; li < nlens; li++) {
+            const int64_t n = lens[li] * tr->block_size;
+            /* scales spread over orders of magnitude between rounds */
+            const float wscale = round % 3 == 0 ? 1.0f : (round % 3 == 1 ? 3e-3f : 40.0f);
+            const float xscale = round % 2 == 0 ? 1.0f : 0.05f;
+            row w, x;
+            bool okw = row_make(&w, wt, n, fill, fc, wscale);
+            bool okx = row_make(&x, xt, n, fill == FILL_ZERO ? FILL_ZERO : FILL_QUANTIZED, NULL, xscale);
+            if (!okw || !okx) {
+                check_fail(__FILE__, __LINE__, "out of memory");
+                row_free(&w);
+                row_free(&x);
+                return;
+            }
+            double mag;
+            const double want = reference_dot(wt, &w, &x, n, &mag);
+            float got = NAN;
+            scalar->vec_dot[wt](n, &got, w.data, x.data);
+            CHECKF(close_enough(got, want, mag), "%s n=%lld fill=%d: scalar %.9g, reference %.9g (|terms| %.3g)",
+                   tr->name, (long long)n, (int)fill, (double)got, want, mag);
+            if (fill == FILL_ZERO) CHECKF(got == 0.0f, "%s n=%lld: zero rows give %g", tr->name, (long long)n, (double)got);
+            for (int k = 0; k < n_other_isas; k++) {
+                float simd = NAN;
+                other_isas[k]->vec_dot[wt](n, &simd, w.data, x.data);
+                CHECKF(close_enough(simd, got, mag), "%s n=%lld fill=%d: %s %.9g, scalar %.9g (|terms| %.3g)", tr->name,
+                       (long long)n, (int)fill, other_isas[k]->name, (double)simd, (double)got, mag);
+                /* float formats sum in double everywhere: at most the final
+                 * rounding to float differs */
+                if (tr->block_size == 1) {
+                    double ulp = (double)nextafterf(fabsf(got), INFINITY) - fabsf(got);
+                    CHECKF(fabs((double)simd - got) <= ulp + 1e-12 * mag, "%s n=%lld: %s %.9g, scalar %.9g differ by more than 1 ulp",
+                           tr->name, (long long)n, other_isas[k]->name, (double)simd, (double)got);
+                }
+            }
+            row_free(&w);
+            row_free(&x);
+        }
+    }
+}
+
+/* ---- cases ---------------------------------------------------------------------- */
+
+TEST(vec_dot_quantized_rows) {
+    for (size_t i = 0; i < NCASES; i++) check_format(&cases[i], FILL_QUANTIZED, 6);
+}
+
+TEST(vec_dot_random_byte_rows) {
+    for (size_t i = 0; i < NCASES; i++) {
+        if (lair_type_traits_of(cases[i].t)->quantized) check_format(&cases[i], FILL_RANDOM_BYTES, 6);
+    }
+}
+
+TEST(vec_dot_zero_rows) {
+    for (size_t i = 0; i < NCASES; i++) check_format(&cases[i], FILL_ZERO, 1);
+}
+
+/* Hand-built extremes: every Q8_0 weight -128 with every activation +-127,
+ * the largest sums the SIMD pair tricks must carry without saturating. */
+TEST(vec_dot_q8_0_extremes) {
+    enum { NB = 3 };
+    unsigned char wbuf[NB * sizeof(block_q8_0) + 1], xbuf[NB * sizeof(block_q8_0) + 1];
+    for (int b = 0; b < NB; b++) {
+        block_q8_0 wb, xb;
+        wb.d = lair_f32_to_f16(0.5f);
+        xb.d = lair_f32_to_f16(0.25f);
+        for (int j = 0; j < 32; j++) {
+            wb.qs[j] = -128;
+            xb.qs[j] = (int8_t)(b == 1 ? 127 : -127);
+        }
+        memcpy(wbuf + 1 + b * sizeof wb, &wb, sizeof wb);
+        memcpy(xbuf + 1 + b * sizeof xb, &xb, sizeof xb);
+    }
+    const double want = 0.5 * 0.25 * 32 * (-128.0) * (-127.0 + 127.0 - 127.0);
+    const lair_kernels *scalar = lair_kernels_for(LAIR_ISA_SCALAR);
+    float got = NAN;
+    scalar->vec_dot[LAIR_TYPE_Q8_0](NB * 32, &got, wbuf + 1, xbuf + 1);
+    CHECKF(got == (float)want, "scalar %g, want %g", (double)got, want);
+    for (int k = 0; k < n_other_isas; k++) {
+        float simd = NAN;
+        other_isas[k]->vec_dot[LAIR_TYPE_Q8_0](NB * 32, &simd, wbuf + 1, xbuf + 1);
+        CHECKF(simd == (float)want, "%s %g, want %g", other_isas[k]->name, (double)simd, want);
+    }
+}
+
+TEST(vec_dot_type_mapping) {
+    static const struct {
+        lair_type w, x;
+    } expect[] = {
+        {LAIR_TYPE_F32, LAIR_TYPE_F32},     {LAIR_TYPE_F16, LAIR_TYPE_F16},     {LAIR_TYPE_BF16, LAIR_TYPE_BF16},
+        {LAIR_TYPE_Q4_0, LAIR_TYPE_Q8_0},   {LAIR_TYPE_Q5_0, LAIR_TYPE_Q8_0},   {LAIR_TYPE_Q8_0, LAIR_TYPE_Q8_0},
+        {LAIR_TYPE_IQ4_NL, LAIR_TYPE_Q8_0}, {LAIR_TYPE_Q4_1, LAIR_TYPE_Q8_1},   {LAIR_TYPE_Q5_1, LAIR_TYPE_Q8_1},
+        {LAIR_TYPE_Q2_K, LAIR_TYPE_Q8_K},   {LAIR_TYPE_Q3_K, LAIR_TYPE_Q8_K},   {LAIR_TYPE_Q4_K, LAIR_TYPE_Q8_K},
+        {LAIR_TYPE_Q5_K, LAIR_TYPE_Q8_K},   {LAIR_TYPE_Q6_K, LAIR_TYPE_Q8_K},   {LAIR_TYPE_IQ4_XS, LAIR_TYPE_Q8_K},
+        {LAIR_TYPE_Q8_1, LAIR_TYPE_COUNT},  {LAIR_TYPE_Q8_K, LAIR_TYPE_COUNT},  {LAIR_TYPE_F64, LAIR_TYPE_COUNT},
+        {LAIR_TYPE_I8, LAIR_TYPE_COUNT},    {LAIR_TYPE_IQ2_XXS, LAIR_TYPE_COUNT}, {LAIR_TYPE_MXFP4, LAIR_TYPE_COUNT},
+        {LAIR_TYPE_COUNT, LAIR_TYPE_COUNT},
+    };
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
+        CHECKF(lair_vec_dot_type(expect[i].w) == expect[i].x, "type %d -> %d, want %d", (int)expect[i].w,
+               (int)lair_vec_dot_type(expect[i].w), (int)expect[i].x);
+    CHECK(lair_vec_dot_type((lair_type)-1) == LAIR_TYPE_COUNT);
+
+    /* A format has a vec_dot exactly when it has a partner, and both sides
+     * can be decoded and the partner encoded (what the tests above need). */
+    const lair_kernels *scalar = lair_kernels_for(LAIR_ISA_SCALAR);
+    REQUIRE(scalar);
+    size_t tested = 0;
+    for (int t = 0; t < LAIR_TYPE_COUNT; t++) {
+        lair_type x = lair_vec_dot_type((lair_type)t);
+        CHECKF((scalar->vec_dot[t] != NULL) == (x != LAIR_TYPE_COUNT), "type %d: has vec_dot %d, partner %d", t,
+               scalar->vec_dot[t] != NULL, (int)x);
+        if (x == LAIR_TYPE_COUNT) continue;
+        const lair_type_traits *tw = lair_type_traits_of((lair_type)t), *tx = lair_type_traits_of(x);
+        CHECKF(tw && tw->to_float && tx && tx->to_float && tx->from_float, "type %d: traits incomplete", t);
+        CHECKF(tw && tx && tx->block_size == tw->block_size, "type %d: block sizes differ", t);
+        bool listed = false;
+        for (size_t i = 0; i < NCASES; i++) listed |= cases[i].t == (lair_type)t;
+        CHECKF(listed, "type %d has a vec_dot but no test case", t);
+        tested++;
+    }
+    CHECK(tested == NCASES);
+}
+
+TEST(isa_tables) {
+    const lair_kernels *scalar = lair_kernels_for(LAIR_ISA_SCALAR);
+    REQUIRE(scalar);
+    CHECK(scalar->isa == LAIR_ISA_SCALAR);
+    CHECK(strcmp(scalar->name, "scalar") == 0);
+    CHECK(lair_kernels_for(LAIR_ISA_COUNT) == NULL);
+    CHECK(lair_kernels_for((lair_isa)-1) == NULL);
+    for (int i = 0; i < LAIR_ISA_COUNT; i++) {
+        const lair_kernels *k = lair_kernels_for((lair_isa)i);
+        if (!k) continue;
+        CHECKF(k->isa == (lair_isa)i, "table %d says isa %d", i, (int)k->isa);
+        CHECK(k == lair_kernels_for((lair_isa)i)); /* stable */
+        for (int t = 0; t < LAIR_TYPE_COUNT; t++)
+            CHECKF((k->vec_dot[t] != NULL) == (scalar->vec_dot[t] != NULL), "%s: type %d entry missing or extra", k->name, t);
+    }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        CHECKF(lair_kernels_for(LAIR_ISA_AVX2) != NULL, "CPU has AVX2+FMA but no avx2 kernels");
+#else
+    CHECK(lair_kernels_for(LAIR_ISA_AVX2) == NULL);
+#endif
+}
+
+static bool name_is(const char *a, const char *b) {
+    for (; *a && *b; a++, b++) {
+        char ca = (*a >= 'A' && *a <= 'Z') ? (char)(*a - 'A' + 'a') : *a;
+        if (ca != *b) return false;
+    }
+    return *a == *b;
+}
+
+/* lair_kernels_get: stable, and the ISA that LAIR_ISA names when that one
+ * is available, else the best available (tests/test_kernels_env.c checks
+ * forcing with the variable set by the test itself). */
+TEST(kernels_get_best) {
+    const lair_kernels *k = lair_kernels_get();
+    REQUIRE(k);
+    CHECK(k == lair_kernels_get());
+    CHECK(k == lair_kernels_for(k->isa));
+    const lair_isa order[] = {LAIR_ISA_AVX512, LAIR_ISA_AVX2, LAIR_ISA_NEON, LAIR_ISA_SCALAR};
+    const lair_kernels *want = NULL;
+    for (size_t i = 0; i < sizeof order / sizeof order[0] && !want; i++) want = lair_kernels_for(order[i]);
+    const char *env = getenv("LAIR_ISA");
+    static const char *const names[LAIR_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
+    for (int i = 0; env && i < LAIR_ISA_COUNT; i++) {
+        if (name_is(env, names[i]) && lair_kernels_for((lair_isa)i)) want = lair_kernels_for((lair_isa)i);
+    }
+    CHECKF(k == want, "chose %s, expected %s", k->name, want ? want->name : "?");
+}
+
+int main(void) {
+    find_isas();
+    RUN(vec_dot_quantized_rows);
+    RUN(vec_dot_random_byte_rows);
+    RUN(vec_dot_zero_rows);
+    RUN(vec_dot_q8_0_extremes);
+    RUN(vec_dot_type_mapping);
+    RUN(isa_tables);
+    RUN(kernels_get_best);
+    return check_done();
+}
