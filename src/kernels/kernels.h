@@ -18,12 +18,21 @@
  * to lair_vec_dot_type(weight format).  Pointers need no alignment. */
 typedef void (*lair_vec_dot_fn)(int64_t n, float *s, const void *w, const void *x);
 
+/* The same for nx activation rows at once (prefill): s[k] = dot(w, x + k *
+ * x_stride bytes) for k < nx (1 <= nx <= LAIR_VEC_DOT_MAX_ROWS).  A kernel
+ * unpacks each weight block once and applies it to all nx rows while it sits
+ * in registers: this is what makes prefill compute-bound rather than
+ * decode-like.  Results equal nx calls of vec_dot up to float summation order. */
+#define LAIR_VEC_DOT_MAX_ROWS 4
+typedef void (*lair_vec_dot_rows_fn)(int64_t n, float *s, const void *w, const void *x, uint64_t x_stride, int nx);
+
 typedef enum lair_isa { LAIR_ISA_SCALAR = 0, LAIR_ISA_AVX2, LAIR_ISA_AVX512, LAIR_ISA_NEON, LAIR_ISA_COUNT } lair_isa;
 
 typedef struct lair_kernels {
     lair_isa isa;
     const char *name;                         /* "scalar", "avx2", ... */
     lair_vec_dot_fn vec_dot[LAIR_TYPE_COUNT]; /* by weight format; NULL: unsupported */
+    lair_vec_dot_rows_fn vec_dot_rows[LAIR_TYPE_COUNT]; /* NULL: use vec_dot per row */
 } lair_kernels;
 
 /* The partner activation format of a weight format (LAIR_TYPE_COUNT when
