@@ -58,6 +58,7 @@ static const lair_kernels kernels_scalar = {
         [LAIR_TYPE_IQ4_NL] = lair_vec_dot_iq4_nl_scalar,
         [LAIR_TYPE_IQ4_XS] = lair_vec_dot_iq4_xs_scalar,
     },
+    {0}, /* no multi-row kernels: the engine calls vec_dot per row */
 };
 
 #if defined(__x86_64__)
@@ -83,6 +84,7 @@ static const lair_kernels kernels_avx2 = {
         [LAIR_TYPE_IQ4_NL] = lair_vec_dot_iq4_nl_avx2,
         [LAIR_TYPE_IQ4_XS] = lair_vec_dot_iq4_xs_avx2,
     },
+    {0}, /* multi-row kernels: none yet */
 };
 
 /* AVX2, FMA and F16C (every AVX2 CPU has F16C, but the kernels use it, so
