@@ -222,11 +222,79 @@ TEST(unsupported_models_are_refused_by_name) {
     gguf_close(f);
 }
 
+/* Copies a golden phi3 model, adding LongRoPE factors: short all 1, long all
+ * `long_factor`, switching at an original context of 64. */
+static bool write_longrope(const char *src, const char *out, float long_factor) {
+    gguf_file *f;
+    lair_err err;
+    if (gguf_open(src, &f, &err)) return false;
+    gguf_writer *w;
+    if (gguf_writer_init(&w, &err)) return false;
+    for (uint64_t i = 0; i < f->n_kv; i++) gguf_writer_copy_kv(w, &f->kv[i]);
+    gguf_writer_set_u32(w, "phi3.rope.scaling.original_context_length", 64);
+    int64_t half[] = {32}; /* n_rot / 2 */
+    for (uint64_t i = 0; i < f->n_tensors; i++)
+        gguf_writer_add_tensor(w, f->tensors[i].name, f->tensors[i].type, f->tensors[i].n_dims, f->tensors[i].ne, &err);
+    gguf_writer_add_tensor(w, "rope_factors_long.weight", LAIR_TYPE_F32, 1, half, &err);
+    gguf_writer_add_tensor(w, "rope_factors_short.weight", LAIR_TYPE_F32, 1, half, &err);
+    bool ok = gguf_writer_begin(w, out, &err) == LAIR_OK;
+    for (uint64_t i = 0; ok && i < f->n_tensors; i++) ok = !gguf_writer_write(w, f->tensors[i].data, f->tensors[i].nbytes, &err);
+    float lf[32], sf[32];
+    for (int i = 0; i < 32; i++) lf[i] = long_factor, sf[i] = 1.0f;
+    ok = ok && !gguf_writer_write(w, lf, sizeof lf, &err) && !gguf_writer_write(w, sf, sizeof sf, &err) &&
+         !gguf_writer_finish(w, &err);
+    gguf_writer_free(w);
+    gguf_close(f);
+    return ok;
+}
+
+static void last_logits(const lair_model *m, int n_ctx, float *out) {
+    lair_context_params p = lair_context_default_params();
+    p.n_ctx = n_ctx;
+    p.n_batch = N_PROMPT;
+    p.kv_type = LAIR_TYPE_F32;
+    p.n_threads = 1;
+    lair_context *c;
+    lair_err err;
+    if (lair_context_create(m, &p, &c, &err)) {
+        check_fail(__FILE__, __LINE__, "%s", err.msg);
+        return;
+    }
+    lair_batch_entry e[N_PROMPT];
+    for (int i = 0; i < N_PROMPT; i++) e[i] = (lair_batch_entry){prompt_a[i], i, 0, i == N_PROMPT - 1};
+    CHECK(lair_decode(c, e, N_PROMPT, &err) == LAIR_OK);
+    memcpy(out, lair_logits(c, N_PROMPT - 1), (size_t)lair_model_n_vocab(m) * sizeof *out);
+    lair_context_free(c);
+}
+
+TEST(longrope_factors_follow_the_context_length) {
+    const char *src = check_testdata("golden/tiny-phi3-F32.gguf");
+    if (!src) return;
+    const char *path = check_tmp("longrope.gguf");
+    REQUIRE(write_longrope(src, path, 2.0f));
+    lair_model *plain = load("golden/tiny-phi3-F32.gguf"), *m;
+    lair_err err;
+    REQUIRE(plain && lair_model_load(path, &m, &err) == LAIR_OK);
+    int64_t V = lair_model_n_vocab(m);
+    float *ref = malloc((size_t)V * 4), *shortctx = malloc((size_t)V * 4), *longctx = malloc((size_t)V * 4);
+    last_logits(plain, 32, ref);
+    last_logits(m, 32, shortctx); /* 32 <= 64: short factors (all 1) */
+    last_logits(m, 96, longctx);  /* 96 > 64: long factors (all 2) */
+    CHECK(max_rel_diff(shortctx, ref, V) == 0.0);
+    CHECKF(max_rel_diff(longctx, ref, V) > 1e-3, "long factors had no effect");
+    free(ref);
+    free(shortctx);
+    free(longctx);
+    lair_model_free(m);
+    lair_model_free(plain);
+}
+
 int main(void) {
     RUN(interleaved_sequences_match_separate_runs);
     RUN(shared_prefix_and_range_removal);
     RUN(kv_types_stay_close_to_f32);
     RUN(bad_requests_leave_the_cache_alone);
     RUN(unsupported_models_are_refused_by_name);
+    RUN(longrope_factors_follow_the_context_length);
     return check_done();
 }

@@ -4,6 +4,7 @@
 #ifndef LAIR_CORE_PLATFORM_H
 #define LAIR_CORE_PLATFORM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -39,5 +40,8 @@ void lair_file_abort(FILE *f, const char *tmp_path);
 uint64_t lair_peak_rss_bytes(void); /* 0 when unknown */
 double lair_time_seconds(void);     /* monotonic */
 int lair_cpu_count(void);           /* logical CPUs online, >= 1 */
+/* 64-bit Arm: the CPU has the dot-product extension (SDOT/UDOT).  False
+ * elsewhere. */
+bool lair_cpu_arm_dotprod(void);
 
 #endif

@@ -105,6 +105,11 @@ lair_status lair_context_create(const lair_model *m, const lair_context_params *
     }
     lair_kv_clear(c);
     for (int32_t i = 0; i < p.n_batch; i++) c->out_row[i] = -1;
+    /* LongRoPE: the long factors serve contexts beyond the original length */
+    const gguf_tensor *rf = m->rope_freqs;
+    if (m->rope_long && m->rope_short) rf = p.n_ctx > hp->n_ctx_orig ? m->rope_long : m->rope_short;
+    else if (m->rope_long || m->rope_short) rf = m->rope_long ? m->rope_long : m->rope_short;
+    c->rope_factors = rf ? rf->data : NULL;
     *out = c;
     return LAIR_OK;
 }

@@ -47,6 +47,7 @@ struct lair_context {
     int32_t *out_row; /* [n_batch] logits row of each entry, -1 if none */
     int32_t *cells;  /* [n_batch] cell given to each entry */
     float *rope_cos, *rope_sin; /* [n_batch][n_rot / 2] */
+    const float *rope_factors;  /* [n_rot / 2] frequency divisors for this context, or NULL */
 };
 
 #endif

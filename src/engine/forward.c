@@ -101,13 +101,14 @@ static void rope_tables(lair_context *c, const lair_batch_entry *e, int n) {
     const lair_hparams *hp = &c->m->hp;
     int64_t half = hp->n_rot / 2;
     float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
-    const float *ff = c->m->rope_freqs ? c->m->rope_freqs->data : NULL;
+    const float *ff = c->rope_factors;
+    float mscale = hp->rope_attn_factor;
     for (int t = 0; t < n; t++) {
         float theta = (float)e[t].pos;
         for (int64_t i = 0; i < half; i++) {
             float a = theta / (ff ? ff[i] : 1.0f);
-            c->rope_cos[t * half + i] = cosf(a);
-            c->rope_sin[t * half + i] = sinf(a);
+            c->rope_cos[t * half + i] = cosf(a) * mscale;
+            c->rope_sin[t * half + i] = sinf(a) * mscale;
             theta *= theta_scale;
         }
     }

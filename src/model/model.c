@@ -111,7 +111,9 @@ static lair_status load_hparams(loader *L) {
         (s = hp_float(L, "attention.layer_norm_rms_epsilon", -1, 1e-12, 1.0, &hp->norm_eps)) ||
         (s = hp_float(L, "rope.freq_base", 10000.0, 1.0, 1e12, &hp->rope_base)) ||
         (s = hp_float(L, "attn_logit_softcapping", 0.0, 0.0, 1e6, &hp->attn_softcap)) ||
-        (s = hp_float(L, "final_logit_softcapping", 0.0, 0.0, 1e6, &hp->final_softcap)))
+        (s = hp_float(L, "final_logit_softcapping", 0.0, 0.0, 1e6, &hp->final_softcap)) ||
+        (s = hp_int(L, "rope.scaling.original_context_length", hp->n_ctx_train, 1, 1 << 24, &hp->n_ctx_orig)) ||
+        (s = hp_float(L, "rope.scaling.attn_factor", 1.0, 1e-3, 1e3, &hp->rope_attn_factor)))
         return s;
     if (hp->n_head % hp->n_head_kv != 0)
         return lair_err_set(L->err, LAIR_ERR_FORMAT, "model: %s: %lld attention heads do not divide into %lld KV heads",
@@ -143,7 +145,9 @@ static lair_status load_tensors(loader *L) {
     if ((s = tensor(L, "token_embd.weight", true, 2, E, V, 0, &m->tok_embd)) ||
         (s = tensor(L, "output_norm.weight", true, 1, E, 0, 0, &m->output_norm)) ||
         (s = tensor(L, "output.weight", false, 2, E, V, 0, &m->output)) ||
-        (s = tensor(L, "rope_freqs.weight", false, 1, hp->n_rot / 2, 0, 0, &m->rope_freqs)))
+        (s = tensor(L, "rope_freqs.weight", false, 1, hp->n_rot / 2, 0, 0, &m->rope_freqs)) ||
+        (s = tensor(L, "rope_factors_long.weight", false, 1, hp->n_rot / 2, 0, 0, &m->rope_long)) ||
+        (s = tensor(L, "rope_factors_short.weight", false, 1, hp->n_rot / 2, 0, 0, &m->rope_short)))
         return s;
     if (!m->output) m->output = m->tok_embd; /* tied embeddings */
     for (int il = 0; il < hp->n_layer; il++) {

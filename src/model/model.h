@@ -27,6 +27,8 @@ typedef struct lair_hparams {
     float norm_eps;
     float rope_base;
     float attn_softcap, final_softcap; /* 0: none */
+    int64_t n_ctx_orig;     /* context the rotary frequencies were trained for (LongRoPE switch point) */
+    float rope_attn_factor; /* scales cos/sin (LongRoPE's attention factor); 1 when absent */
 } lair_hparams;
 
 typedef struct lair_layer {
@@ -46,7 +48,10 @@ struct lair_model {
     gguf_bundle *gguf;
     const lair_arch *arch;
     lair_hparams hp;
-    const gguf_tensor *tok_embd, *output_norm, *output, *rope_freqs;
+    const gguf_tensor *tok_embd, *output_norm, *output;
+    /* rotary frequency divisors [n_rot/2]: Llama 3.1+ (rope_freqs), or
+     * LongRoPE's pair, the long one for contexts beyond n_ctx_orig */
+    const gguf_tensor *rope_freqs, *rope_long, *rope_short;
     lair_layer *layers;
 };
 
