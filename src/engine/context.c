@@ -76,9 +76,11 @@ lair_status lair_context_create(const lair_model *m, const lair_context_params *
     c->proj = alloc_floats(B * (uint64_t)hp->n_embd, &ok);
     c->ffn = alloc_floats(B * (uint64_t)ffn_w, &ok);
     c->moe_acc = alloc_floats(B * (uint64_t)hp->n_embd, &ok);
-    c->scores = alloc_floats((uint64_t)p.n_ctx, &ok);
-    c->vrow = alloc_floats((uint64_t)hp->head_dim, &ok);
-    c->qconv = ok ? lair_malloc((size_t)hp->head_dim * 4 + 64) : NULL;
+    uint64_t T = (uint64_t)p.n_threads;
+    c->scores = alloc_floats(T * (uint64_t)p.n_ctx, &ok);
+    c->vrow = alloc_floats(T * (uint64_t)hp->head_dim, &ok);
+    c->qconv_bytes = (uint64_t)hp->head_dim * 4 + 64;
+    c->qconv = ok ? lair_malloc((size_t)(T * c->qconv_bytes)) : NULL;
     ok = ok && c->qconv;
     c->logits = alloc_floats(B * (uint64_t)hp->n_vocab, &ok);
     c->rope_cos = alloc_floats(B * (uint64_t)(hp->n_rot / 2), &ok);
@@ -150,6 +152,12 @@ void lair_kv_clear(lair_context *c) {
         c->cell_pos[i] = -1;
         c->cell_seq[i] = 0;
     }
+    c->cells_hi = 0;
+}
+
+/* Lowers cells_hi past cells freed at the top. */
+static void trim_hi(lair_context *c) {
+    while (c->cells_hi > 0 && c->cell_pos[c->cells_hi - 1] < 0) c->cells_hi--;
 }
 
 void lair_kv_seq_rm(lair_context *c, int32_t seq, int32_t p0, int32_t p1) {
@@ -159,6 +167,7 @@ void lair_kv_seq_rm(lair_context *c, int32_t seq, int32_t p0, int32_t p1) {
         c->cell_seq[i] &= ~(1ull << seq);
         if (!c->cell_seq[i]) c->cell_pos[i] = -1;
     }
+    trim_hi(c);
 }
 
 void lair_kv_seq_cp(lair_context *c, int32_t src, int32_t dst, int32_t p0, int32_t p1) {

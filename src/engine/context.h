@@ -28,6 +28,7 @@ struct lair_context {
     uint64_t kv_head_bytes;  /* one head's part of it */
     uint8_t *k_cache, *v_cache; /* [n_layer][n_ctx] rows */
     int32_t *cell_pos;       /* -1: free */
+    int32_t cells_hi;        /* no cell at or above this index is in use */
     uint64_t *cell_seq;      /* sequences sharing the cell */
 
     /* scratch for n_batch tokens; shapes in floats */
@@ -38,9 +39,11 @@ struct lair_context {
     float *proj;     /* [n_batch][n_embd]   output of wo / ffn_down */
     float *ffn;      /* [n_batch][2 n_ff]   gate | up */
     float *moe_acc;  /* [n_batch][n_embd]   weighted sum of experts */
-    float *scores;   /* [n_ctx]             attention scores of one head */
-    float *vrow;     /* [head_dim]          one V row as float */
-    uint8_t *qconv;  /* one query head converted for the K dot kernel */
+    /* per thread (attention runs one (token, head) pair per thread at a time) */
+    float *scores;   /* [n_threads][n_ctx]     attention scores of one head */
+    float *vrow;     /* [n_threads][head_dim]  one V row (or scaled query) as float */
+    uint8_t *qconv;  /* [n_threads][qconv_bytes] one query head converted for the K dot kernel */
+    uint64_t qconv_bytes;
     uint8_t *act;    /* activations converted for vec_dot: [n_batch][largest row] */
     uint64_t act_row_cap; /* bytes per token in act */
     float *logits;   /* [n_out][n_vocab] */

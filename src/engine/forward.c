@@ -127,68 +127,88 @@ static void rope_apply(const lair_context *c, float *v, int t) {
     }
 }
 
-/* Attention of entry t over the cells its sequence sees. q and the output
- * are n_head * head_dim floats. */
-static void attend(lair_context *c, const lair_layer *l, int il, const lair_batch_entry *e, const float *q, float *out) {
+/* Attention: every (entry, head) pair is independent, so the pairs are
+ * spread over the threads, each with its own scratch.  An entry sees the
+ * cells of its sequence at positions up to its own (and within the sliding
+ * window on sliding layers); K is read in the cache's format by the dot
+ * kernels, V one row at a time. */
+typedef struct attn_job {
+    lair_context *c;
+    const lair_layer *l;
+    int il, n;
+    const lair_batch_entry *e;
+} attn_job;
+
+static void attend_head(lair_context *c, const lair_layer *l, int il, const lair_batch_entry *e, const float *q,
+                        float *o, int64_t h, int ith) {
     const lair_hparams *hp = &c->m->hp;
-    int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    int64_t hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv);
     uint64_t seq_bit = 1ull << e->seq;
-    const uint8_t *kc = c->k_cache + (uint64_t)il * (uint64_t)c->p.n_ctx * c->kv_row_bytes;
-    const uint8_t *vc = c->v_cache + (uint64_t)il * (uint64_t)c->p.n_ctx * c->kv_row_bytes;
-    lair_type qt = lair_vec_dot_type(c->kv_type);
-    const lair_type_traits *qtr = lair_type_traits_of(qt), *vtr = lair_type_traits_of(c->kv_type);
+    uint64_t layer_off = (uint64_t)il * (uint64_t)c->p.n_ctx * c->kv_row_bytes + (uint64_t)kvh * c->kv_head_bytes;
+    const uint8_t *kc = c->k_cache + layer_off, *vc = c->v_cache + layer_off;
+    const lair_type_traits *qtr = lair_type_traits_of(lair_vec_dot_type(c->kv_type)), *vtr = lair_type_traits_of(c->kv_type);
     lair_vec_dot_fn dot = c->kern->vec_dot[c->kv_type];
+    float *scores = c->scores + (int64_t)ith * c->p.n_ctx, *vrow = c->vrow + (int64_t)ith * hd;
+    uint8_t *qconv = c->qconv + (uint64_t)ith * c->qconv_bytes;
+    int32_t hi = c->cells_hi;
     /* 1/sqrt(head_dim) scales the scores, or (Gemma 2, Phi-3) the query itself
      * before the product, as the reference computes them */
-    float scale = 1.0f / sqrtf((float)hd);
+    float scale = 1.0f / sqrtf((float)hd), cap = hp->attn_softcap;
     bool pre = c->m->arch->q_prescale;
-    float cap = hp->attn_softcap;
-    for (int64_t h = 0; h < hp->n_head; h++) {
-        int64_t kvh = h / group;
-        if (pre) {
-            for (int64_t d = 0; d < hd; d++) c->vrow[d] = q[h * hd + d] * scale;
-            qtr->from_float(c->vrow, c->qconv, hd);
+    if (pre) {
+        for (int64_t d = 0; d < hd; d++) vrow[d] = q[d] * scale;
+        qtr->from_float(vrow, qconv, hd);
+    } else {
+        qtr->from_float(q, qconv, hd);
+    }
+    float max = -INFINITY;
+    for (int32_t i = 0; i < hi; i++) {
+        int32_t p = c->cell_pos[i];
+        bool visible = p >= 0 && (c->cell_seq[i] & seq_bit) && p <= e->pos &&
+                       !(l->sliding && e->pos - p >= hp->sliding_window);
+        if (!visible) {
+            scores[i] = -INFINITY;
+            continue;
+        }
+        float s;
+        dot(hd, &s, kc + (uint64_t)i * c->kv_row_bytes, qconv);
+        if (!pre) s *= scale;
+        if (cap > 0) s = softcap(s, cap);
+        scores[i] = s;
+        if (s > max) max = s;
+    }
+    double sum = 0.0;
+    for (int32_t i = 0; i < hi; i++) {
+        float v = scores[i] == -INFINITY ? 0.0f : expf(scores[i] - max);
+        scores[i] = v;
+        sum += (double)v;
+    }
+    float inv = (float)(1.0 / sum);
+    memset(o, 0, (size_t)hd * sizeof *o);
+    for (int32_t i = 0; i < hi; i++) {
+        if (scores[i] == 0.0f) continue;
+        float pr = scores[i] * inv;
+        const uint8_t *vr = vc + (uint64_t)i * c->kv_row_bytes;
+        const float *vf;
+        if (c->kv_type == LAIR_TYPE_F32) {
+            vf = (const float *)(const void *)vr;
         } else {
-            qtr->from_float(q + h * hd, c->qconv, hd);
+            vtr->to_float(vr, vrow, hd);
+            vf = vrow;
         }
-        float max = -INFINITY;
-        for (int32_t i = 0; i < c->p.n_ctx; i++) {
-            int32_t p = c->cell_pos[i];
-            bool visible = p >= 0 && (c->cell_seq[i] & seq_bit) && p <= e->pos &&
-                           !(l->sliding && e->pos - p >= hp->sliding_window);
-            if (!visible) {
-                c->scores[i] = -INFINITY;
-                continue;
-            }
-            float s;
-            dot(hd, &s, kc + (uint64_t)i * c->kv_row_bytes + (uint64_t)kvh * c->kv_head_bytes, c->qconv);
-            if (!pre) s *= scale;
-            if (cap > 0) s = softcap(s, cap);
-            c->scores[i] = s;
-            if (s > max) max = s;
-        }
-        double sum = 0.0;
-        for (int32_t i = 0; i < c->p.n_ctx; i++) {
-            float v = c->scores[i] == -INFINITY ? 0.0f : expf(c->scores[i] - max);
-            c->scores[i] = v;
-            sum += (double)v;
-        }
-        float inv = (float)(1.0 / sum);
-        float *o = out + h * hd;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int32_t i = 0; i < c->p.n_ctx; i++) {
-            if (c->scores[i] == 0.0f) continue;
-            float pr = c->scores[i] * inv;
-            const uint8_t *vr = vc + (uint64_t)i * c->kv_row_bytes + (uint64_t)kvh * c->kv_head_bytes;
-            const float *vf;
-            if (c->kv_type == LAIR_TYPE_F32) {
-                vf = (const float *)(const void *)vr;
-            } else {
-                vtr->to_float(vr, c->vrow, hd);
-                vf = c->vrow;
-            }
-            for (int64_t d = 0; d < hd; d++) o[d] += pr * vf[d];
-        }
+        for (int64_t d = 0; d < hd; d++) o[d] += pr * vf[d];
+    }
+}
+
+static void attend_pairs(void *arg, int ith, int nth) {
+    const attn_job *j = arg;
+    lair_context *c = j->c;
+    const lair_hparams *hp = &c->m->hp;
+    int64_t hd = hp->head_dim, n_q = hp->n_head * hd, ld = n_q + 2 * hp->n_head_kv * hd;
+    for (int64_t k = ith; k < (int64_t)j->n * hp->n_head; k += nth) {
+        int t = (int)(k / hp->n_head);
+        int64_t h = k % hp->n_head;
+        attend_head(c, j->l, j->il, &j->e[t], c->qkv + t * ld + h * hd, c->attn + t * n_q + h * hd, h, ith);
     }
 }
 
@@ -297,7 +317,8 @@ static void layer_forward(lair_context *c, int il, const lair_batch_entry *e, in
         for (int64_t h = 0; h < hp->n_head_kv; h++) rope_apply(c, c->qkv + t * ld + n_q + h * hp->head_dim, t);
     }
     store_kv(c, il, n);
-    for (int t = 0; t < n; t++) attend(c, l, il, &e[t], c->qkv + t * ld, c->attn + t * n_q);
+    attn_job aj = {c, l, il, n, e};
+    lair_pool_run(c->pool, attend_pairs, &aj);
     matmul_tensor(c, l->wo, c->attn, n_q, n, c->proj, E);
     for (int t = 0; t < n; t++) {
         float *p = c->proj + t * E, *x = c->x + t * E;
@@ -327,6 +348,7 @@ static lair_status assign_cells(lair_context *c, const lair_batch_entry *e, int 
         lair_kv_seq_rm(c, e[t].seq, e[t].pos, e[t].pos + 1);
         c->cell_pos[c->cells[t]] = e[t].pos;
         c->cell_seq[c->cells[t]] = 1ull << e[t].seq;
+        if (c->cells[t] + 1 > c->cells_hi) c->cells_hi = c->cells[t] + 1;
     }
     return LAIR_OK;
 }
