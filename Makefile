@@ -2,6 +2,7 @@
 #   make            library, CLI and tests into build/
 #   make test       every test; ends with "N passed, N failed"
 #   make asan       the same tests built with AddressSanitizer + UBSan (build/asan/)
+#   make tsan       the multi-threaded tests under ThreadSanitizer (build/tsan/)
 #   make fuzz       libFuzzer targets (clang), each for FUZZ_SECONDS
 #   make run        the main job on a demo model (see README)
 #   make cross-test aarch64 build whose unit tests run under qemu-user
@@ -27,7 +28,7 @@ TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test asan fuzz run clean cross-test
+.PHONY: all test asan tsan fuzz run clean cross-test
 all: $(BUILD)/lair $(BUILD)/liblair.a $(TEST_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -51,6 +52,13 @@ test: all
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+
+# The tests that run threads (engine, quantizer), under ThreadSanitizer.
+TSAN_TESTS := test_engine test_gguf
+tsan:
+	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
+	@mkdir -p build/tsan/testtmp
+	@for t in $(TSAN_TESTS); do LAIR_TMP=build/tsan/testtmp TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/$$t || exit 1; done
 
 # Cross build for 64-bit Arm; tests run under qemu-user.  Linked statically:
 # dynamically linked aarch64 programs hang in pthread_create under Debian 12's
