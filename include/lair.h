@@ -105,6 +105,11 @@ int64_t lair_model_n_ctx_train(const lair_model *m);
 int64_t lair_model_n_embd(const lair_model *m);
 int64_t lair_model_n_layer(const lair_model *m);
 const char *lair_model_arch(const lair_model *m); /* "llama", ... */
+/* Metadata value of `key` as text (strings verbatim, numbers and booleans
+ * formatted, arrays as "[type x count]"), NUL-terminated in buf.  Returns
+ * the length the full text needs (excluding the NUL; it was cut at a UTF-8
+ * character boundary when >= cap), or -1 when the key is absent. */
+int64_t lair_model_meta(const lair_model *m, const char *key, char *buf, size_t cap);
 
 /* ---- contexts --------------------------------------------------------------
  * A context holds the KV cache and every buffer a forward pass needs, all

@@ -289,6 +289,21 @@ TEST(longrope_factors_follow_the_context_length) {
     lair_model_free(plain);
 }
 
+TEST(model_metadata_as_text) {
+    lair_model *m = load("golden/tiny-moe-Q4_K_M.gguf");
+    if (!m) return;
+    char buf[64];
+    CHECK(lair_model_meta(m, "general.architecture", buf, sizeof buf) == 5 && strcmp(buf, "llama") == 0);
+    CHECK(lair_model_meta(m, "llama.expert_count", buf, sizeof buf) == 1 && strcmp(buf, "4") == 0);
+    CHECK(lair_model_meta(m, "tokenizer.ggml.add_bos_token", buf, sizeof buf) > 0 && strcmp(buf, "true") == 0);
+    CHECK(lair_model_meta(m, "tokenizer.ggml.tokens", buf, sizeof buf) > 0 && strcmp(buf, "[string x 512]") == 0);
+    CHECK(lair_model_meta(m, "general.architecture", buf, 3) == 5 && strcmp(buf, "ll") == 0);
+    CHECK(lair_model_meta(m, "no.such.key", buf, sizeof buf) == -1);
+    CHECK(lair_model_n_vocab(m) == 512 && lair_model_n_layer(m) == 2 && lair_model_n_embd(m) == 256 &&
+          strcmp(lair_model_arch(m), "llama") == 0);
+    lair_model_free(m);
+}
+
 int main(void) {
     RUN(interleaved_sequences_match_separate_runs);
     RUN(shared_prefix_and_range_removal);
@@ -296,5 +311,6 @@ int main(void) {
     RUN(bad_requests_leave_the_cache_alone);
     RUN(unsupported_models_are_refused_by_name);
     RUN(longrope_factors_follow_the_context_length);
+    RUN(model_metadata_as_text);
     return check_done();
 }

@@ -244,3 +244,31 @@ int64_t lair_model_n_ctx_train(const lair_model *m) { return m->hp.n_ctx_train; 
 int64_t lair_model_n_embd(const lair_model *m) { return m->hp.n_embd; }
 int64_t lair_model_n_layer(const lair_model *m) { return m->hp.n_layer; }
 const char *lair_model_arch(const lair_model *m) { return m->arch->name; }
+
+int64_t lair_model_meta(const lair_model *m, const char *key, char *buf, size_t cap) {
+    const gguf_kv *kv = gguf_find_kv(m->gguf->files[0], key);
+    if (!kv) return -1;
+    char num[96];
+    const char *text = num;
+    uint64_t len;
+    switch (kv->type) {
+    case GGUF_TYPE_STRING: text = kv->v.str.ptr; break;
+    case GGUF_TYPE_UINT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_UINT32: case GGUF_TYPE_UINT64:
+        snprintf(num, sizeof num, "%llu", (unsigned long long)kv->v.u64); break;
+    case GGUF_TYPE_INT8: case GGUF_TYPE_INT16: case GGUF_TYPE_INT32: case GGUF_TYPE_INT64:
+        snprintf(num, sizeof num, "%lld", (long long)kv->v.i64); break;
+    case GGUF_TYPE_FLOAT32: case GGUF_TYPE_FLOAT64: snprintf(num, sizeof num, "%.9g", kv->v.f64); break;
+    case GGUF_TYPE_BOOL: snprintf(num, sizeof num, "%s", kv->v.b ? "true" : "false"); break;
+    default:
+        snprintf(num, sizeof num, "[%s x %llu]", gguf_vtype_name(kv->arr_type), (unsigned long long)kv->arr_n);
+        break;
+    }
+    len = kv->type == GGUF_TYPE_STRING ? kv->v.str.len : (uint64_t)strlen(num);
+    if (cap > 0) {
+        uint64_t n = len < cap - 1 ? len : cap - 1;
+        while (n > 0 && n < len && ((unsigned char)text[n] & 0xc0) == 0x80) n--; /* whole characters */
+        memcpy(buf, text, (size_t)n);
+        buf[n] = '\0';
+    }
+    return (int64_t)len;
+}
