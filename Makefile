@@ -60,12 +60,13 @@ tsan:
 	@mkdir -p build/tsan/testtmp
 	@for t in $(TSAN_TESTS); do LAIR_TMP=build/tsan/testtmp TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/$$t || exit 1; done
 
-# Cross build for 64-bit Arm; tests run under qemu-user.  Linked statically:
+# Cross build for 64-bit Arm; tests run under qemu-user on a CPU with every
+# extension (-cpu max: dotprod for the NEON kernels).  Linked statically:
 # dynamically linked aarch64 programs hang in pthread_create under Debian 12's
 # qemu-user 7.2, static ones do not.
 cross-test:
 	$(MAKE) BUILD=build/aarch64 CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar EXTRA_LDFLAGS=-static \
-	  RUN_PREFIX="qemu-aarch64" LAIR_TESTS_QUICK=1 test
+	  RUN_PREFIX="qemu-aarch64 -cpu max" LAIR_TESTS_QUICK=1 test
 
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
