@@ -249,6 +249,90 @@ TEST(vec_dot_zero_rows) {
     for (size_t i = 0; i < NCASES; i++) check_format(&cases[i], FILL_ZERO, 1);
 }
 
+/* Multi-row kernels: for every ISA table with a vec_dot_rows entry, nx = 1..4
+ * activation rows at a stride that is not a multiple of anything (and an odd
+ * address) give the same results as that ISA's vec_dot on each row, and as
+ * the scalar one, up to float summation order. */
+static void check_rows_format(const fmt_case *fc, enum fill fill, int rounds) {
+    const lair_type wt = fc->t;
+    const lair_type xt = lair_vec_dot_type(wt);
+    const lair_type_traits *tr = lair_type_traits_of(wt);
+    const lair_kernels *scalar = lair_kernels_for(LAIR_ISA_SCALAR);
+    REQUIRE(tr && xt != LAIR_TYPE_COUNT && scalar);
+    const int64_t *lens = tr->block_size == 1 ? elems_float : tr->block_size == 32 ? blocks_32 : blocks_256;
+    const size_t nlens = tr->block_size == 1   ? sizeof elems_float / sizeof elems_float[0]
+                         : tr->block_size == 32 ? sizeof blocks_32 / sizeof blocks_32[0]
+                                                : sizeof blocks_256 / sizeof blocks_256[0];
+    for (int round = 0; round < rounds; round++) {
+        for (size_t li = 0; li < nlens; li++) {
+            const int64_t n = lens[li] * tr->block_size;
+            const float wscale = round % 3 == 0 ? 1.0f : (round % 3 == 1 ? 3e-3f : 40.0f);
+            uint64_t xbytes = 0;
+            REQUIRE(lair_type_row_bytes(xt, n, &xbytes));
+            const uint64_t stride = xbytes + 5;
+            row w, x[LAIR_VEC_DOT_MAX_ROWS];
+            bool ok = row_make(&w, wt, n, fill, fc, wscale);
+            for (int k = 0; k < LAIR_VEC_DOT_MAX_ROWS; k++)
+                ok &= row_make(&x[k], xt, n, fill == FILL_ZERO ? FILL_ZERO : FILL_QUANTIZED, NULL, k % 2 ? 0.05f : 1.0f);
+            unsigned char *xbuf = malloc((size_t)(stride * LAIR_VEC_DOT_MAX_ROWS) + 1);
+            if (ok && xbuf) {
+                for (int k = 0; k < LAIR_VEC_DOT_MAX_ROWS; k++) memcpy(xbuf + 1 + k * stride, x[k].data, (size_t)xbytes);
+                double mag[LAIR_VEC_DOT_MAX_ROWS];
+                float want[LAIR_VEC_DOT_MAX_ROWS];
+                for (int k = 0; k < LAIR_VEC_DOT_MAX_ROWS; k++) {
+                    (void)reference_dot(wt, &w, &x[k], n, &mag[k]);
+                    scalar->vec_dot[wt](n, &want[k], w.data, x[k].data);
+                }
+                for (int i = 0; i < n_other_isas; i++) {
+                    const lair_kernels *kt = other_isas[i];
+                    if (!kt->vec_dot_rows[wt]) continue;
+                    for (int nx = 1; nx <= LAIR_VEC_DOT_MAX_ROWS; nx++) {
+                        float got[LAIR_VEC_DOT_MAX_ROWS + 1];
+                        for (int k = 0; k <= LAIR_VEC_DOT_MAX_ROWS; k++) got[k] = NAN;
+                        kt->vec_dot_rows[wt](n, got, w.data, xbuf + 1, stride, nx);
+                        for (int k = 0; k < nx; k++) {
+                            float one = NAN;
+                            kt->vec_dot[wt](n, &one, w.data, xbuf + 1 + k * stride);
+                            CHECKF(close_enough(got[k], one, mag[k]) && close_enough(got[k], want[k], mag[k]),
+                                   "%s %s rows n=%lld nx=%d row %d fill=%d: %.9g, vec_dot %.9g, scalar %.9g (|terms| %.3g)",
+                                   kt->name, tr->name, (long long)n, nx, k, (int)fill, (double)got[k], (double)one,
+                                   (double)want[k], mag[k]);
+                            if (fill == FILL_ZERO) CHECKF(got[k] == 0.0f, "%s %s rows: zero rows give %g", kt->name, tr->name, (double)got[k]);
+                        }
+                        /* nothing written past s[nx - 1] */
+                        CHECKF(isnan(got[nx]), "%s %s rows nx=%d wrote s[%d]", kt->name, tr->name, nx, nx);
+                    }
+                }
+            } else {
+                check_fail(__FILE__, __LINE__, "out of memory");
+            }
+            free(xbuf);
+            row_free(&w);
+            for (int k = 0; k < LAIR_VEC_DOT_MAX_ROWS; k++) row_free(&x[k]);
+        }
+    }
+}
+
+TEST(vec_dot_rows_match_vec_dot) {
+    for (size_t i = 0; i < NCASES; i++) {
+        check_rows_format(&cases[i], FILL_QUANTIZED, 3);
+        if (lair_type_traits_of(cases[i].t)->quantized) check_rows_format(&cases[i], FILL_RANDOM_BYTES, 3);
+        check_rows_format(&cases[i], FILL_ZERO, 1);
+    }
+}
+
+/* The scalar table has no multi-row kernels; a table's multi-row kernel
+ * exists only for a format it has a vec_dot for. */
+TEST(vec_dot_rows_tables) {
+    const lair_kernels *scalar = lair_kernels_for(LAIR_ISA_SCALAR);
+    REQUIRE(scalar);
+    for (int t = 0; t < LAIR_TYPE_COUNT; t++) CHECKF(scalar->vec_dot_rows[t] == NULL, "scalar rows kernel for type %d", t);
+    for (int i = 0; i < n_other_isas; i++)
+        for (int t = 0; t < LAIR_TYPE_COUNT; t++)
+            CHECKF(!other_isas[i]->vec_dot_rows[t] || other_isas[i]->vec_dot[t], "%s: rows kernel without vec_dot for type %d",
+                   other_isas[i]->name, t);
+}
+
 /* Hand-built extremes: every Q8_0 weight -128 with every activation +-127,
  * the largest sums the SIMD pair tricks must carry without saturating. */
 TEST(vec_dot_q8_0_extremes) {
@@ -372,6 +456,8 @@ int main(void) {
     RUN(vec_dot_quantized_rows);
     RUN(vec_dot_random_byte_rows);
     RUN(vec_dot_zero_rows);
+    RUN(vec_dot_rows_match_vec_dot);
+    RUN(vec_dot_rows_tables);
     RUN(vec_dot_q8_0_extremes);
     RUN(vec_dot_type_mapping);
     RUN(isa_tables);

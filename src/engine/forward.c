@@ -28,14 +28,35 @@ typedef struct matmul_job {
     float *y;
     int64_t ldy;
     lair_vec_dot_fn dot;
+    lair_vec_dot_rows_fn rows; /* several tokens per weight row, or NULL */
 } matmul_job;
 
 static void matmul_rows(void *arg, int ith, int nth) {
     const matmul_job *j = arg;
     int64_t per = (j->n_rows + nth - 1) / nth, r0 = per * ith, r1 = r0 + per < j->n_rows ? r0 + per : j->n_rows;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *wr = j->w + (uint64_t)r * j->wrow;
-        for (int t = 0; t < j->n_tok; t++) j->dot(j->ne0, &j->y[(int64_t)t * j->ldy + r], wr, j->act + (uint64_t)t * j->arow);
+    lair_vec_dot_rows_fn rows = j->n_tok > 1 ? j->rows : NULL;
+    if (!rows) {
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *wr = j->w + (uint64_t)r * j->wrow;
+            for (int t = 0; t < j->n_tok; t++) j->dot(j->ne0, &j->y[(int64_t)t * j->ldy + r], wr, j->act + (uint64_t)t * j->arow);
+        }
+        return;
+    }
+    /* Tiles of 16 weight rows x all tokens, a group of up to 4 tokens at a
+     * time: the tile's weight rows stay in cache while every token group
+     * passes over them, and a token group is reused by all 16 rows. */
+    enum { TILE_ROWS = 16 };
+    for (int64_t rt = r0; rt < r1; rt += TILE_ROWS) {
+        int64_t rt1 = rt + TILE_ROWS < r1 ? rt + TILE_ROWS : r1;
+        for (int t = 0; t < j->n_tok; t += LAIR_VEC_DOT_MAX_ROWS) {
+            int nx = j->n_tok - t < LAIR_VEC_DOT_MAX_ROWS ? j->n_tok - t : LAIR_VEC_DOT_MAX_ROWS;
+            const uint8_t *xt = j->act + (uint64_t)t * j->arow;
+            for (int64_t r = rt; r < rt1; r++) {
+                float out[LAIR_VEC_DOT_MAX_ROWS];
+                rows(j->ne0, out, j->w + (uint64_t)r * j->wrow, xt, j->arow, nx);
+                for (int k = 0; k < nx; k++) j->y[(int64_t)(t + k) * j->ldy + r] = out[k];
+            }
+        }
     }
 }
 
@@ -46,7 +67,8 @@ static void matmul(lair_context *c, const uint8_t *w, lair_type wt, int64_t ne0,
                    int64_t ldx, int n_tok, float *y, int64_t ldy) {
     lair_type at = lair_vec_dot_type(wt);
     const lair_type_traits *atr = lair_type_traits_of(at);
-    matmul_job j = {w, c->act, row_bytes(wt, ne0), row_bytes(at, ne0), ne0, n_rows, n_tok, y, ldy, c->kern->vec_dot[wt]};
+    matmul_job j = {w, c->act, row_bytes(wt, ne0), row_bytes(at, ne0), ne0, n_rows, n_tok, y, ldy, c->kern->vec_dot[wt],
+                    c->kern->vec_dot_rows[wt]};
     for (int t = 0; t < n_tok; t++) atr->from_float(x + (int64_t)t * ldx, c->act + (uint64_t)t * j.arow, ne0);
     /* small products are not worth waking the other threads for */
     if (n_rows * ne0 * n_tok < 32768) matmul_rows(&j, 0, 1);

@@ -85,7 +85,13 @@ static const lair_kernels kernels_avx2 = {
         [LAIR_TYPE_IQ4_NL] = lair_vec_dot_iq4_nl_avx2,
         [LAIR_TYPE_IQ4_XS] = lair_vec_dot_iq4_xs_avx2,
     },
-    {0}, /* multi-row kernels: none yet */
+    {
+        /* multi-row kernels (prefill); the engine calls vec_dot per row for the rest */
+        [LAIR_TYPE_Q4_0] = lair_vec_dot_q4_0_rows_avx2,
+        [LAIR_TYPE_Q8_0] = lair_vec_dot_q8_0_rows_avx2,
+        [LAIR_TYPE_Q4_K] = lair_vec_dot_q4_K_rows_avx2,
+        [LAIR_TYPE_Q6_K] = lair_vec_dot_q6_K_rows_avx2,
+    },
 };
 
 /* AVX2, FMA and F16C (every AVX2 CPU has F16C, but the kernels use it, so

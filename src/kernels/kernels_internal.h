@@ -46,6 +46,13 @@ void lair_vec_dot_q4_K_avx2(int64_t n, float *s, const void *w, const void *x);
 void lair_vec_dot_q5_K_avx2(int64_t n, float *s, const void *w, const void *x);
 void lair_vec_dot_q6_K_avx2(int64_t n, float *s, const void *w, const void *x);
 void lair_vec_dot_iq4_xs_avx2(int64_t n, float *s, const void *w, const void *x);
+
+/* Multi-row variants (lair_vec_dot_rows_fn): s[k] = dot(w, x + k * xs bytes)
+ * for k < nx, 1 <= nx <= LAIR_VEC_DOT_MAX_ROWS. */
+void lair_vec_dot_q4_0_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
+void lair_vec_dot_q8_0_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
+void lair_vec_dot_q4_K_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
+void lair_vec_dot_q6_K_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
 #endif
 
 #endif

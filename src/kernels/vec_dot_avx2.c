@@ -24,10 +24,16 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "kernels/kernels_internal.h"
 #include "tensor/blocks.h"
 
 #define AVX2_FN __attribute__((target("avx2,fma,f16c")))
+
+/* Loops over the activation rows of the multi-row kernels (at most
+ * LAIR_VEC_DOT_MAX_ROWS, a constant in each instance) are unrolled fully so
+ * that the per-row accumulators live in registers, not on the stack. */
+#define UNROLL_ROWS _Pragma("GCC unroll 4")
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -259,13 +265,88 @@ static inline __attribute__((always_inline)) AVX2_FN float dot32(int64_t nb, con
     ((dot32_layout){sizeof(blk), offsetof(blk, d), sizeof(block_q8_1), offsetof(block_q8_1, d), true,        \
                     offsetof(blk, m), offsetof(block_q8_1, s)})
 
-/* Q4_0: levels u - 8. */
+/* Q4_0 and Q8_0, two to LAIR_VEC_DOT_MAX_ROWS activation rows (prefill;
+ * one row goes to the single-row kernels below).  Both formats give signed
+ * weight levels v (Q4_0: u - 8 in -8..7, Q8_0: the stored bytes, which may
+ * be -128) and are multiplied as |v| * (y with v's sign): Q8_0 activations
+ * never hold -128, so pair sums stay within 2 * 128 * 127 = 32512.  One weight block is unpacked once and
+ * applied to every row while it sits in registers; blocks run in pairs with
+ * one accumulator each per row (two independent FMA chains, no horizontal
+ * sum until the end).  NX is a compile-time constant in every caller, so
+ * the row loops unroll and the accumulators stay in registers. */
+static inline __attribute__((always_inline)) AVX2_FN __m256i q4_0_levels(const uint8_t *bw) {
+    return _mm256_sub_epi8(unpack_nibbles16(bw + offsetof(block_q4_0, qs)), _mm256_set1_epi8(8));
+}
+
+static inline __attribute__((always_inline)) AVX2_FN __m256i signed_block_sums(__m256i absv, __m256i v, const uint8_t *bx) {
+    __m256i y = load32(bx + offsetof(block_q8_0, qs));
+    return sum_pairs16(_mm256_maddubs_epi16(absv, _mm256_sign_epi8(y, v)));
+}
+
+static inline __attribute__((always_inline)) AVX2_FN void dot32_signed_rows(int64_t nb, float *s, const uint8_t *pw,
+                                                                            const uint8_t *px, uint64_t xs, const int NX,
+                                                                            const bool q4) {
+    const size_t wsize = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    const size_t wd = q4 ? offsetof(block_q4_0, d) : offsetof(block_q8_0, d);
+    const size_t xsize = sizeof(block_q8_0), xd = offsetof(block_q8_0, d);
+    __m256 acc0[LAIR_VEC_DOT_MAX_ROWS], acc1[LAIR_VEC_DOT_MAX_ROWS];
+    UNROLL_ROWS
+    for (int k = 0; k < NX; k++) acc0[k] = acc1[k] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const uint8_t *w0 = pw + i * wsize, *w1 = w0 + wsize;
+        __m256i v0 = q4 ? q4_0_levels(w0) : load32(w0 + offsetof(block_q8_0, qs));
+        __m256i v1 = q4 ? q4_0_levels(w1) : load32(w1 + offsetof(block_q8_0, qs));
+        __m256i a0 = _mm256_sign_epi8(v0, v0), a1 = _mm256_sign_epi8(v1, v1);
+        UNROLL_ROWS
+        for (int k = 0; k < NX; k++) {
+            const uint8_t *x0 = px + k * xs + i * xsize, *x1 = x0 + xsize;
+            __m128 d = f16_pair_products(w0 + wd, w1 + wd, x0 + xd, x1 + xd);
+            acc0[k] = _mm256_fmadd_ps(_mm256_broadcastss_ps(d), _mm256_cvtepi32_ps(signed_block_sums(a0, v0, x0)), acc0[k]);
+            acc1[k] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(d)),
+                                      _mm256_cvtepi32_ps(signed_block_sums(a1, v1, x1)), acc1[k]);
+        }
+    }
+    if (i < nb) {
+        const uint8_t *w0 = pw + i * wsize;
+        __m256i v0 = q4 ? q4_0_levels(w0) : load32(w0 + offsetof(block_q8_0, qs));
+        __m256i a0 = _mm256_sign_epi8(v0, v0);
+        float dw = f16_at(w0 + wd);
+        UNROLL_ROWS
+        for (int k = 0; k < NX; k++) {
+            const uint8_t *x0 = px + k * xs + i * xsize;
+            __m256 d = _mm256_set1_ps(dw * f16_at(x0 + xd));
+            acc0[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(signed_block_sums(a0, v0, x0)), acc0[k]);
+        }
+    }
+    UNROLL_ROWS
+    for (int k = 0; k < NX; k++) s[k] = hsum_ps(_mm256_add_ps(acc0[k], acc1[k]));
+}
+
+/* The rows entry points: one instance per row count. */
+#define ROWS_DISPATCH(body1, body2, body3, body4) \
+    switch (nx) {                                  \
+    case 1: body1; break;                          \
+    case 2: body2; break;                          \
+    case 3: body3; break;                          \
+    default: body4; break;                         \
+    }
+
+/* Single rows (decode) use dot32 with the block functions below: for one
+ * row, Q4_0's unsigned levels with the offset subtracted (dot_u8_off) measured
+ * a little faster than the signed form, which wins once the unpacked block is
+ * shared by several rows. */
 static inline AVX2_FN __m256i q4_0_sums(const uint8_t *bw, const uint8_t *bx) {
     return dot_u8_off(unpack_nibbles16(bw + offsetof(block_q4_0, qs)), load32(bx + offsetof(block_q8_0, qs)), 8);
 }
 
 void AVX2_FN lair_vec_dot_q4_0_avx2(int64_t n, float *s, const void *w, const void *x) {
     *s = dot32(n / QK4_0, w, x, Q8_0_LAYOUT(block_q4_0), q4_0_sums);
+}
+
+void AVX2_FN lair_vec_dot_q4_0_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx) {
+    ROWS_DISPATCH(lair_vec_dot_q4_0_avx2(n, s, w, x), dot32_signed_rows(n / QK4_0, s, w, x, xs, 2, true),
+                  dot32_signed_rows(n / QK4_0, s, w, x, xs, 3, true), dot32_signed_rows(n / QK4_0, s, w, x, xs, 4, true))
 }
 
 /* Q8_0: signed x signed; weights may hold -128 (a side of dot_i8), Q8_0
@@ -276,6 +357,11 @@ static inline AVX2_FN __m256i q8_0_sums(const uint8_t *bw, const uint8_t *bx) {
 
 void AVX2_FN lair_vec_dot_q8_0_avx2(int64_t n, float *s, const void *w, const void *x) {
     *s = dot32(n / QK8_0, w, x, Q8_0_LAYOUT(block_q8_0), q8_0_sums);
+}
+
+void AVX2_FN lair_vec_dot_q8_0_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx) {
+    ROWS_DISPATCH(lair_vec_dot_q8_0_avx2(n, s, w, x), dot32_signed_rows(n / QK8_0, s, w, x, xs, 2, false),
+                  dot32_signed_rows(n / QK8_0, s, w, x, xs, 3, false), dot32_signed_rows(n / QK8_0, s, w, x, xs, 4, false))
 }
 
 /* Q5_0: levels (lo | bit << 4) - 16. */
@@ -541,6 +627,9 @@ void AVX2_FN lair_vec_dot_q6_K_avx2(int64_t n, float *s, const void *w, const vo
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const uint8_t *bw = pw + i * sizeof(block_q6_K), *bx = px + i * sizeof(block_q8_K);
+        /* prefetch the weight stream 1 KiB ahead (4 lines per 210-byte
+         * super-block): measured +20-25% out of cache with 2 threads (AMD EPYC) */
+        for (int l = 0; l < 4; l++) _mm_prefetch((const char *)bw + 1024 + 64 * l, _MM_HINT_T0);
         const uint8_t *yq = bx + Q8K_QS;
         __m128i sc = load16(bw + offsetof(block_q6_K, scales));
         /* offset: sums -= 32 * sum_sub scale * bsum */
@@ -589,6 +678,122 @@ void AVX2_FN lair_vec_dot_iq4_xs_avx2(int64_t n, float *s, const void *w, const 
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(s01, s23)), acc);
     }
     *s = hsum_ps(acc);
+}
+
+/* ---- multi-row K-quant kernels -------------------------------------------------------
+ * As the single-row Q4_K / Q6_K kernels above, but each unpacked group of
+ * 32 weight levels and its sub-block scales are applied to all NX
+ * activation rows before the next group is unpacked.  The int32 sums of one
+ * super-block are kept per row and scaled once; Q4_K's min term goes into
+ * the same float accumulator (only the float summation order differs). */
+
+static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows(int64_t nb, float *s, const uint8_t *pw, const uint8_t *px,
+                                                                    uint64_t xs, const int NX) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[LAIR_VEC_DOT_MAX_ROWS];
+    UNROLL_ROWS
+    for (int k = 0; k < NX; k++) acc[k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *bw = pw + i * sizeof(block_q4_K), *qs = bw + offsetof(block_q4_K, qs);
+        const uint8_t *bx = px + i * sizeof(block_q8_K);
+        __m128i sm = k4_scales_mins(bw + offsetof(block_q4_K, scales));
+        __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+        __m256i sumi[LAIR_VEC_DOT_MAX_ROWS];
+        UNROLL_ROWS
+        for (int k = 0; k < NX; k++) sumi[k] = _mm256_setzero_si256();
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < 4; c++) {
+            __m256i q = load32(qs + 32 * c);
+            /* sub-block 2c: low nibbles; 2c + 1: high nibbles (pairs <= 2 * 15 * 128, scales <= 63) */
+            __m256i lo = _mm256_and_si256(q, m4), slo = bcast_i16(sc, 2 * c);
+            UNROLL_ROWS
+            for (int k = 0; k < NX; k++) {
+                __m256i p = _mm256_maddubs_epi16(lo, load32(bx + k * xs + Q8K_QS + 64 * c));
+                sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(p, slo));
+            }
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), shi = bcast_i16(sc, 2 * c + 1);
+            UNROLL_ROWS
+            for (int k = 0; k < NX; k++) {
+                __m256i p = _mm256_maddubs_epi16(hi, load32(bx + k * xs + Q8K_QS + 64 * c + 32));
+                sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(p, shi));
+            }
+        }
+        /* mins m_j duplicated to lanes 2j, 2j+1 meet bsums 2j, 2j+1 */
+        __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+        float d = f16_at(bw + offsetof(block_q4_K, d)), dmin = f16_at(bw + offsetof(block_q4_K, dmin));
+        UNROLL_ROWS
+        for (int k = 0; k < NX; k++) {
+            const uint8_t *bxk = bx + k * xs;
+            float dy = f32_at(bxk + Q8K_D);
+            __m256i msum = _mm256_madd_epi16(load32(bxk + Q8K_BSUMS), mins);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dy * d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+            acc[k] = _mm256_fnmadd_ps(_mm256_set1_ps(dy * dmin), _mm256_cvtepi32_ps(msum), acc[k]);
+        }
+    }
+    UNROLL_ROWS
+    for (int k = 0; k < NX; k++) s[k] = hsum_ps(acc[k]);
+}
+
+void AVX2_FN lair_vec_dot_q4_K_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx) {
+    ROWS_DISPATCH(lair_vec_dot_q4_K_avx2(n, s, w, x), q4_K_rows(n / QK_K, s, w, x, xs, 2),
+                  q4_K_rows(n / QK_K, s, w, x, xs, 3), q4_K_rows(n / QK_K, s, w, x, xs, 4))
+}
+
+/* Q6_K: the layout of q6k_half; levels u - 32, u in 0..63 (pairs <= 2 * 63
+ * * 128 = 16128; madd with |scale| <= 128). */
+static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows(int64_t nb, float *s, const uint8_t *pw, const uint8_t *px,
+                                                                    uint64_t xs, const int NX) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    __m256 acc[LAIR_VEC_DOT_MAX_ROWS];
+    UNROLL_ROWS
+    for (int k = 0; k < NX; k++) acc[k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *bw = pw + i * sizeof(block_q6_K), *bx = px + i * sizeof(block_q8_K);
+        __m128i sc = load16(bw + offsetof(block_q6_K, scales));
+        __m256i sumi[LAIR_VEC_DOT_MAX_ROWS];
+        UNROLL_ROWS
+        for (int k = 0; k < NX; k++) sumi[k] = _mm256_setzero_si256();
+        _Pragma("GCC unroll 2")
+        for (int h = 0; h < 2; h++) {
+            __m256i ql0 = load32(bw + offsetof(block_q6_K, ql) + 64 * h);
+            __m256i ql1 = load32(bw + offsetof(block_q6_K, ql) + 64 * h + 32);
+            __m256i qh = load32(bw + offsetof(block_q6_K, qh) + 32 * h);
+            _Pragma("GCC unroll 4")
+            for (int g = 0; g < 4; g++) {
+                /* group g: nibble g/2 of ql(g%2), bits 2g..2g+1 of qh to bits 4..5 */
+                __m256i ql = g % 2 ? ql1 : ql0;
+                __m256i lo = g / 2 ? _mm256_srli_epi16(ql, 4) : ql;
+                __m256i hb = g == 0 ? _mm256_slli_epi16(qh, 4)
+                             : g == 1 ? _mm256_slli_epi16(qh, 2)
+                             : g == 2 ? qh
+                                      : _mm256_srli_epi16(qh, 2);
+                __m256i u = _mm256_or_si256(_mm256_and_si256(lo, m4), _mm256_and_si256(hb, m2));
+                __m256i sg = scale_pair_i16(sc, 8 * h + 2 * g);
+                UNROLL_ROWS
+                for (int k = 0; k < NX; k++) {
+                    __m256i p = _mm256_maddubs_epi16(u, load32(bx + k * xs + Q8K_QS + 128 * h + 32 * g));
+                    sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(p, sg));
+                }
+            }
+        }
+        __m256i sc16 = _mm256_cvtepi8_epi16(sc);
+        float d = f16_at(bw + offsetof(block_q6_K, d));
+        UNROLL_ROWS
+        for (int k = 0; k < NX; k++) {
+            const uint8_t *bxk = bx + k * xs;
+            /* offset: sums -= 32 * sum_sub scale * bsum */
+            __m256i off = _mm256_madd_epi16(load32(bxk + Q8K_BSUMS), sc16);
+            __m256i t = _mm256_sub_epi32(sumi[k], _mm256_slli_epi32(off, 5));
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(f32_at(bxk + Q8K_D) * d), _mm256_cvtepi32_ps(t), acc[k]);
+        }
+    }
+    UNROLL_ROWS
+    for (int k = 0; k < NX; k++) s[k] = hsum_ps(acc[k]);
+}
+
+void AVX2_FN lair_vec_dot_q6_K_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx) {
+    ROWS_DISPATCH(lair_vec_dot_q6_K_avx2(n, s, w, x), q6_K_rows(n / QK_K, s, w, x, xs, 2),
+                  q6_K_rows(n / QK_K, s, w, x, xs, 3), q6_K_rows(n / QK_K, s, w, x, xs, 4))
 }
 
 #endif /* __x86_64__ */
