@@ -451,6 +451,41 @@ TEST(kernels_get_best) {
     CHECKF(k == want, "chose %s, expected %s", k->name, want ? want->name : "?");
 }
 
+/* y += a * x for the KV formats: every ISA against the scalar kernel, on
+ * lengths with and without a vector tail, x at an odd address. */
+TEST(axpy_matches_scalar) {
+    const lair_kernels *ref = lair_kernels_for(LAIR_ISA_SCALAR);
+    const lair_type types[] = {LAIR_TYPE_F32, LAIR_TYPE_F16};
+    const int64_t lens[] = {1, 7, 8, 64, 129, 256};
+    for (int isa = 0; isa < LAIR_ISA_COUNT; isa++) {
+        const lair_kernels *k = lair_kernels_for((lair_isa)isa);
+        if (!k) continue;
+        for (int ti = 0; ti < 2; ti++) {
+            const lair_type_traits *tr = lair_type_traits_of(types[ti]);
+            REQUIRE(k->axpy[types[ti]] && ref->axpy[types[ti]]);
+            for (int li = 0; li < 6; li++) {
+                int64_t n = lens[li];
+                float src[256], y0[256], y1[256];
+                unsigned char raw[256 * 4 + 1];
+                for (int64_t i = 0; i < n; i++) {
+                    src[i] = (float)((i * 37) % 19) * 0.25f - 2.0f;
+                    y0[i] = y1[i] = (float)i * 0.5f;
+                }
+                unsigned char aligned[256 * 4];
+                tr->from_float(src, aligned, n); /* encoders write in place: aligned buffer, then moved */
+                memcpy(raw + 1, aligned, (size_t)n * tr->block_bytes);
+                ref->axpy[types[ti]](n, y0, 0.75f, raw + 1);
+                k->axpy[types[ti]](n, y1, 0.75f, raw + 1);
+                for (int64_t i = 0; i < n; i++) {
+                    float want = (float)i * 0.5f + 0.75f * src[i];
+                    CHECKF(fabsf(y0[i] - want) <= 1e-6f * (1 + fabsf(want)), "scalar %s n=%lld i=%lld", tr->name, (long long)n, (long long)i);
+                    CHECKF(fabsf(y1[i] - y0[i]) <= 1e-6f * (1 + fabsf(y0[i])), "%s %s n=%lld i=%lld", k->name, tr->name, (long long)n, (long long)i);
+                }
+            }
+        }
+    }
+}
+
 int main(void) {
     find_isas();
     RUN(vec_dot_quantized_rows);
@@ -458,6 +493,7 @@ int main(void) {
     RUN(vec_dot_zero_rows);
     RUN(vec_dot_rows_match_vec_dot);
     RUN(vec_dot_rows_tables);
+    RUN(axpy_matches_scalar);
     RUN(vec_dot_q8_0_extremes);
     RUN(vec_dot_type_mapping);
     RUN(isa_tables);

@@ -207,18 +207,17 @@ static void attend_head(lair_context *c, const lair_layer *l, int il, const lair
     }
     float inv = (float)(1.0 / sum);
     memset(o, 0, (size_t)hd * sizeof *o);
+    lair_axpy_fn axpy = c->kern->axpy[c->kv_type];
     for (int32_t i = 0; i < hi; i++) {
         if (scores[i] == 0.0f) continue;
         float pr = scores[i] * inv;
         const uint8_t *vr = vc + (uint64_t)i * c->kv_row_bytes;
-        const float *vf;
-        if (c->kv_type == LAIR_TYPE_F32) {
-            vf = (const float *)(const void *)vr;
-        } else {
+        if (axpy) {
+            axpy(hd, o, pr, vr);
+        } else { /* block formats: decode the row, then add */
             vtr->to_float(vr, vrow, hd);
-            vf = vrow;
+            for (int64_t d = 0; d < hd; d++) o[d] += pr * vrow[d];
         }
-        for (int64_t d = 0; d < hd; d++) o[d] += pr * vf[d];
     }
 }
 

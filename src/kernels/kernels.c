@@ -60,6 +60,7 @@ static const lair_kernels kernels_scalar = {
         [LAIR_TYPE_IQ4_XS] = lair_vec_dot_iq4_xs_scalar,
     },
     {0}, /* no multi-row kernels: the engine calls vec_dot per row */
+    {[LAIR_TYPE_F32] = lair_axpy_f32_scalar, [LAIR_TYPE_F16] = lair_axpy_f16_scalar},
 };
 
 #if defined(__x86_64__)
@@ -92,6 +93,7 @@ static const lair_kernels kernels_avx2 = {
         [LAIR_TYPE_Q4_K] = lair_vec_dot_q4_K_rows_avx2,
         [LAIR_TYPE_Q6_K] = lair_vec_dot_q6_K_rows_avx2,
     },
+    {[LAIR_TYPE_F32] = lair_axpy_f32_avx2, [LAIR_TYPE_F16] = lair_axpy_f16_avx2},
 };
 
 /* AVX2, FMA and F16C (every AVX2 CPU has F16C, but the kernels use it, so

@@ -26,6 +26,10 @@ typedef void (*lair_vec_dot_fn)(int64_t n, float *s, const void *w, const void *
 #define LAIR_VEC_DOT_MAX_ROWS 4
 typedef void (*lair_vec_dot_rows_fn)(int64_t n, float *s, const void *w, const void *x, uint64_t x_stride, int nx);
 
+/* y[i] += a * x[i] for i < n, x in its format (attention's weighted sum of
+ * V rows read straight from the KV cache). */
+typedef void (*lair_axpy_fn)(int64_t n, float *y, float a, const void *x);
+
 typedef enum lair_isa { LAIR_ISA_SCALAR = 0, LAIR_ISA_AVX2, LAIR_ISA_AVX512, LAIR_ISA_NEON, LAIR_ISA_COUNT } lair_isa;
 
 typedef struct lair_kernels {
@@ -33,6 +37,7 @@ typedef struct lair_kernels {
     const char *name;                         /* "scalar", "avx2", ... */
     lair_vec_dot_fn vec_dot[LAIR_TYPE_COUNT]; /* by weight format; NULL: unsupported */
     lair_vec_dot_rows_fn vec_dot_rows[LAIR_TYPE_COUNT]; /* NULL: use vec_dot per row */
+    lair_axpy_fn axpy[LAIR_TYPE_COUNT];                 /* f32, f16; NULL: decode the row, then add */
 } lair_kernels;
 
 /* The partner activation format of a weight format (LAIR_TYPE_COUNT when

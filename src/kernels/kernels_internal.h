@@ -53,6 +53,12 @@ void lair_vec_dot_q4_0_rows_avx2(int64_t n, float *s, const void *w, const void 
 void lair_vec_dot_q8_0_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
 void lair_vec_dot_q4_K_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
 void lair_vec_dot_q6_K_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
+/* y += a * x (x f32 or f16), scalar and AVX2 */
+void lair_axpy_f32_scalar(int64_t n, float *y, float a, const void *x);
+void lair_axpy_f16_scalar(int64_t n, float *y, float a, const void *x);
+void lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x);
+void lair_axpy_f16_avx2(int64_t n, float *y, float a, const void *x);
+
 #endif
 
 #endif

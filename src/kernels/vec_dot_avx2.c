@@ -796,4 +796,24 @@ void AVX2_FN lair_vec_dot_q6_K_rows_avx2(int64_t n, float *s, const void *w, con
                   q6_K_rows(n / QK_K, s, w, x, xs, 3), q6_K_rows(n / QK_K, s, w, x, xs, 4))
 }
 
+/* ---- y += a * x ------------------------------------------------------------ */
+
+void AVX2_FN lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x) {
+    const uint8_t *p = x;
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps((const float *)(const void *)(p + 4 * i)), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * f32_at(p + 4 * i);
+}
+
+void AVX2_FN lair_axpy_f16_avx2(int64_t n, float *y, float a, const void *x) {
+    const uint8_t *p = x;
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_cvtph_ps(load16(p + 2 * i)), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * f16_at(p + 2 * i);
+}
+
 #endif /* __x86_64__ */

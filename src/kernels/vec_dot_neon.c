@@ -602,6 +602,7 @@ static const lair_kernels neon_table = {
             [LAIR_TYPE_IQ4_XS] = lair_vec_dot_iq4_xs_neon,
         },
     .vec_dot_rows = {0},
+    .axpy = {[LAIR_TYPE_F32] = lair_axpy_f32_scalar, [LAIR_TYPE_F16] = lair_axpy_f16_scalar},
 };
 
 const lair_kernels *lair_kernels_neon_table(void) { return &neon_table; }

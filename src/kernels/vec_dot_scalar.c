@@ -371,3 +371,23 @@ void lair_vec_dot_iq4_xs_scalar(int64_t n, float *s, const void *w, const void *
     }
     *s = sum;
 }
+
+/* ---- y += a * x ------------------------------------------------------------ */
+
+void lair_axpy_f32_scalar(int64_t n, float *y, float a, const void *x) {
+    const uint8_t *p = x;
+    for (int64_t i = 0; i < n; i++) {
+        float v;
+        memcpy(&v, p + 4 * i, 4);
+        y[i] += a * v;
+    }
+}
+
+void lair_axpy_f16_scalar(int64_t n, float *y, float a, const void *x) {
+    const uint8_t *p = x;
+    for (int64_t i = 0; i < n; i++) {
+        lair_f16 h;
+        memcpy(&h, p + 2 * i, 2);
+        y[i] += a * lair_f16_to_f32(h);
+    }
+}
