@@ -29,6 +29,10 @@ void lair_vec_dot_q5_K_scalar(int64_t n, float *s, const void *w, const void *x)
 void lair_vec_dot_q6_K_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: q8_K */
 void lair_vec_dot_iq4_xs_scalar(int64_t n, float *s, const void *w, const void *x); /* x: q8_K */
 
+/* y += a * x (x f32 or f16), every ISA */
+void lair_axpy_f32_scalar(int64_t n, float *y, float a, const void *x);
+void lair_axpy_f16_scalar(int64_t n, float *y, float a, const void *x);
+
 /* ---- AVX2 + FMA + F16C (x86-64; call only when the CPU has them) --------- */
 #if defined(__x86_64__)
 void lair_vec_dot_f32_avx2(int64_t n, float *s, const void *w, const void *x);
@@ -53,9 +57,7 @@ void lair_vec_dot_q4_0_rows_avx2(int64_t n, float *s, const void *w, const void 
 void lair_vec_dot_q8_0_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
 void lair_vec_dot_q4_K_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
 void lair_vec_dot_q6_K_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
-/* y += a * x (x f32 or f16), scalar and AVX2 */
-void lair_axpy_f32_scalar(int64_t n, float *y, float a, const void *x);
-void lair_axpy_f16_scalar(int64_t n, float *y, float a, const void *x);
+/* y += a * x (x f32 or f16) */
 void lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_avx2(int64_t n, float *y, float a, const void *x);
 
