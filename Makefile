@@ -82,6 +82,7 @@ DEMO_MODEL := $(BUILD)/demo-tiny-q4_k_m.gguf
 run: $(BUILD)/lair
 	@test -f $(DEMO_MODEL) || $(BUILD)/lair gen -o $(DEMO_MODEL) --arch llama --preset tiny --type q4_k_m
 	$(BUILD)/lair inspect $(DEMO_MODEL)
+	$(BUILD)/lair bench -m $(DEMO_MODEL) -p 64 -n 32 -r 3
 
 clean:
 	rm -rf build
