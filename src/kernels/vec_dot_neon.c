@@ -305,17 +305,9 @@ static inline void load_bsums(const uint8_t *b, int16x8_t *b0, int16x8_t *b1) {
     *b1 = vreinterpretq_s16_u8(vld1q_u8(b + Q8K_BSUMS + 16));
 }
 
-/* Q4_K/Q5_K: the 8 six-bit scales and mins from the 12 packed bytes (layout
- * in vec_dot_scalar.c: sub-blocks 0..3 in the low 6 bits of bytes 0..3
- * (scale) and 4..7 (min); 4..7 take low nibbles from bytes 8..11 and top
- * bits from the top 2 bits of bytes 0..3 (scale) and 4..7 (min)). */
+/* Q4_K/Q5_K: the 8 six-bit scales and mins (layout: blocks.h). */
 static void k4_unpack(const uint8_t *p, uint8_t sc[8], uint8_t mn[8]) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = p[j] & 63;
-        mn[j] = p[j + 4] & 63;
-        sc[j + 4] = (uint8_t)((p[j + 8] & 0xF) | ((p[j] >> 6) << 4));
-        mn[j + 4] = (uint8_t)((p[j + 8] >> 4) | ((p[j + 4] >> 6) << 4));
-    }
+    for (int j = 0; j < 8; j++) k_scale_min_get(p, j, &sc[j], &mn[j]);
 }
 
 /* sum_j mn[j] * (bsums[2j] + bsums[2j+1]) for Q4_K/Q5_K (pair sums <= 2 *

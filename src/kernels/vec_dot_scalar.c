@@ -180,20 +180,6 @@ static int32_t dot16(const int8_t *q, const int8_t *y) {
     return t;
 }
 
-/* Q4_K/Q5_K 6-bit scale and min of sub-block j (0..7) from the 12 packed
- * bytes: j < 4 in the low 6 bits of bytes j (scale) and j+4 (min); j >= 4
- * takes its low nibbles from byte j+4 and its top 2 bits from the top bits
- * of bytes j-4 (scale) and j (min). */
-static void k4_scale_min(const uint8_t *sc, int j, int *scale, int *min) {
-    if (j < 4) {
-        *scale = sc[j] & 63;
-        *min = sc[j + 4] & 63;
-    } else {
-        *scale = (sc[j + 4] & 0xF) | ((sc[j - 4] >> 6) << 4);
-        *min = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
-    }
-}
-
 /* Q3_K signed scale of sub-block i (0..15): low nibble in byte i%8 (low
  * half for i < 8), top 2 bits in byte 8 + i%4 at bit 2*(i/4); stored +32. */
 static int q3k_scale(const uint8_t *sc, int i) {
@@ -274,8 +260,8 @@ void lair_vec_dot_q4_K_scalar(int64_t n, float *s, const void *w, const void *x)
         LOAD_BLOCK(b, x, i);
         int32_t sumi = 0, summ = 0;
         for (int j = 0; j < 8; j++) { /* sub-blocks of 32 */
-            int sc, m;
-            k4_scale_min(a.scales, j, &sc, &m);
+            uint8_t sc, m;
+            k_scale_min_get(a.scales, j, &sc, &m);
             const uint8_t *q = a.qs + 32 * (j / 2);
             const int8_t *y = b.qs + 32 * j;
             int32_t t = 0;
@@ -299,8 +285,8 @@ void lair_vec_dot_q5_K_scalar(int64_t n, float *s, const void *w, const void *x)
         LOAD_BLOCK(b, x, i);
         int32_t sumi = 0, summ = 0;
         for (int j = 0; j < 8; j++) {
-            int sc, m;
-            k4_scale_min(a.scales, j, &sc, &m);
+            uint8_t sc, m;
+            k_scale_min_get(a.scales, j, &sc, &m);
             const uint8_t *q = a.qs + 32 * (j / 2);
             const int8_t *y = b.qs + 32 * j;
             int32_t t = 0;

@@ -61,6 +61,21 @@ static_assert(sizeof(block_q3_K) == 110, "block_q3_K layout");
 typedef struct { lair_f16 d; lair_f16 dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K / 2]; } block_q4_K;
 static_assert(sizeof(block_q4_K) == 144, "block_q4_K layout");
 
+/* Scale and min (0..63) of sub-block j (0..7) of a Q4_K/Q5_K block from its
+ * 12 packed bytes: sub-blocks 0..3 sit in the low 6 bits of bytes 0..3
+ * (scale) and 4..7 (min); 4..7 take their low nibbles from bytes 8..11
+ * (scale low, min high) and their top 2 bits from the top bits of bytes 0..3
+ * (scale) and 4..7 (min). */
+static inline void k_scale_min_get(const uint8_t *scales, int j, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = scales[j] & 63;
+        *m = scales[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4));
+        *m = (uint8_t)((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4));
+    }
+}
+
 /* Q5_K: as Q4_K with a fifth bit per element in qh; q in 0..31. */
 typedef struct {
     lair_f16 d;

@@ -93,20 +93,7 @@ static inline float q_absmax(const float *x, int n) {
 }
 
 /* ---- 6-bit scale/min packing of Q4_K and Q5_K ------------------------------
- * scales[12] holds 8 (scale, min) pairs of 6 bits: sub-blocks 0..3 in the low
- * 6 bits of bytes 0..3 (scale) and 4..7 (min); sub-blocks 4..7 keep their low
- * nibbles in bytes 8..11 (scale low, min high) and their top 2 bits in the
- * top 2 bits of bytes 0..3 (scale) and 4..7 (min). */
-static inline void kscale_get(const uint8_t *scales, int j, uint8_t *sc, uint8_t *m) {
-    if (j < 4) {
-        *sc = scales[j] & 63;
-        *m = scales[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4));
-        *m = (uint8_t)((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4));
-    }
-}
-
+ * The inverse of k_scale_min_get (blocks.h, which documents the layout). */
 /* sc[8], m[8] in 0..63. */
 static inline void kscale_put(uint8_t *scales, const uint8_t *sc, const uint8_t *m) {
     for (int j = 0; j < 4; j++) {

@@ -105,7 +105,7 @@ void lair_q4_K_to_float(const void *src, float *dst, int64_t n) {
             const uint8_t *q = b->qs + 32 * c;
             for (int half = 0; half < 2; half++) {
                 uint8_t sc, m;
-                kscale_get(b->scales, 2 * c + half, &sc, &m);
+                k_scale_min_get(b->scales, 2 * c + half, &sc, &m);
                 float d1 = d * (float)sc;
                 float m1 = dmin * (float)m;
                 for (int l = 0; l < 32; l++) {
@@ -127,7 +127,7 @@ void lair_q5_K_to_float(const void *src, float *dst, int64_t n) {
             const uint8_t *q = b->qs + 32 * c;
             for (int half = 0; half < 2; half++) {
                 uint8_t sc, m;
-                kscale_get(b->scales, 2 * c + half, &sc, &m);
+                k_scale_min_get(b->scales, 2 * c + half, &sc, &m);
                 float d1 = d * (float)sc;
                 float m1 = dmin * (float)m;
                 int hb = 2 * c + half; /* qh bit of this 32-element run */
