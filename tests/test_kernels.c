@@ -18,20 +18,16 @@
 
 #include "check.h"
 #include "core/fp16.h"
+#include "core/rng.h"
 #include "kernels/kernels.h"
 #include "tensor/blocks.h"
 #include "tensor/format.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-/* Deterministic xorshift64* stream. */
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-static uint32_t rng_u32(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (uint32_t)((rng_state * 0x2545f4914f6cdd1dull) >> 32);
-}
+/* Deterministic stream (the project's generator, src/core/rng.h). */
+static lair_rng rng_state = {0x2545f4914f6cdd1dull};
+static uint32_t rng_u32(void) { return (uint32_t)(lair_rng_next(&rng_state) >> 32); }
 static double rng_uniform(void) { return ((double)rng_u32() + 0.5) / 4294967296.0; }
 static float rng_normal(void) {
     double u = rng_uniform(), v = rng_uniform();
