@@ -14,7 +14,8 @@ SAN      ?=
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2
 CPPFLAGS := -Iinclude -Isrc
 CFLAGS   := -std=c11 $(WARN) $(OPT) $(SAN) -MMD -MP $(EXTRA_CFLAGS)
-LDLIBS   := -ljansson -lm -lpthread
+LDLIBS   := -lpcre2-8 -lutf8proc -ljansson -lm -lpthread
+TOOL_LDLIBS ?= -ledit   # line editing for lair chat (libedit: BSD licence)
 LDFLAGS  := $(SAN) $(EXTRA_LDFLAGS)
 RUN_PREFIX ?=
 
@@ -40,7 +41,7 @@ $(BUILD)/liblair.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/lair: $(TOOL_OBJ) $(BUILD)/liblair.a
-	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/liblair.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/liblair.a $(TOOL_LDLIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/liblair.a
 	@mkdir -p $(dir $@)
@@ -66,6 +67,7 @@ tsan:
 # qemu-user 7.2, static ones do not.
 cross-test:
 	$(MAKE) BUILD=build/aarch64 CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar EXTRA_LDFLAGS=-static \
+	  TOOL_LDLIBS="-ledit -ltinfo -lbsd -lmd" \
 	  RUN_PREFIX="qemu-aarch64 -cpu max" LAIR_TESTS_QUICK=1 test
 
 FUZZ_SECONDS ?= 60

@@ -127,6 +127,13 @@ for target in "$@"; do
   dict=""
   case "$name" in
     gguf*) gguf_seeds "$seeds"; gguf_dict "$dir/$name.dict"; dict="-dict=$dir/$name.dict" ;;
+    tokenize*) # the reference vectors' inputs, behind each selector byte
+      i=0
+      for f in "$TESTDATA"/vocab/*.inp; do
+        [ -f "$f" ] || continue
+        for sel in 0 1 2 3 4 5 6 7 8 9 10 11 134; do { byte $sel; head -c 4096 "$f"; } > "$seeds/$i-$sel"; done
+        i=$((i + 1))
+      done ;;
   esac
   before=$(count "$art")
   echo "== $name: ${FUZZ_SECONDS}s, seeds: $(count "$seeds") files, corpus: $(count "$corpus") files"

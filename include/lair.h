@@ -111,6 +111,92 @@ const char *lair_model_arch(const lair_model *m); /* "llama", ... */
  * character boundary when >= cap), or -1 when the key is absent. */
 int64_t lair_model_meta(const lair_model *m, const char *key, char *buf, size_t cap);
 
+/* ---- vocabularies and tokenizers ------------------------------------------
+ * A vocabulary comes from a GGUF's tokenizer.ggml.* keys: "llama" (SentencePiece
+ * BPE by scores with byte fallback), "gpt2" (byte-level BPE by merge rank, with
+ * the pre-tokenizer named by tokenizer.ggml.pre) or "bert" (WordPiece).  It is
+ * immutable after loading, so any number of threads may tokenize with it. */
+typedef struct lair_vocab lair_vocab;
+typedef int32_t lair_token;
+
+/* Loads the vocabulary of any GGUF (vocabulary-only files included).  A
+ * missing or unknown tokenizer.ggml.pre is not an error: the closest safe
+ * pre-tokenizer is chosen and lair_vocab_warning() says which. */
+lair_status lair_vocab_load(const char *path, lair_vocab **out, lair_err *err);
+void lair_vocab_free(lair_vocab *v);
+/* The model's vocabulary (owned by the model; NULL when the file has none). */
+const lair_vocab *lair_model_vocab(const lair_model *m);
+const char *lair_vocab_warning(const lair_vocab *v); /* NULL when none */
+int32_t lair_vocab_n_tokens(const lair_vocab *v);
+const char *lair_vocab_model(const lair_vocab *v); /* tokenizer.ggml.model: "llama", "gpt2", "bert" */
+const char *lair_vocab_pre(const lair_vocab *v);  /* the pre-tokenizer in use */
+/* Special ids (-1 when the vocabulary has none). */
+lair_token lair_vocab_bos(const lair_vocab *v);
+lair_token lair_vocab_eos(const lair_vocab *v);
+lair_token lair_vocab_eot(const lair_vocab *v);
+lair_token lair_vocab_pad(const lair_vocab *v);
+/* True for tokens that end a generation (EOS, EOT, EOM and their kin). */
+bool lair_vocab_is_eog(const lair_vocab *v, lair_token t);
+/* True for control tokens (never produced by tokenizing user text). */
+bool lair_vocab_is_control(const lair_vocab *v, lair_token t);
+/* The token's text as stored in the vocabulary (not NUL-terminated). */
+const char *lair_vocab_text(const lair_vocab *v, lair_token t, size_t *len);
+
+/* Tokenizer flags. */
+#define LAIR_TOK_ADD_SPECIAL   1u /* add BOS/EOS as the vocabulary's add_*_token flags say */
+#define LAIR_TOK_PARSE_SPECIAL 2u /* control-token text ("<|eot_id|>") becomes that token */
+
+/* A growable token list. */
+typedef struct lair_tokens {
+    lair_token *ids;
+    size_t n, cap;
+} lair_tokens;
+void lair_tokens_free(lair_tokens *t);
+
+/* Appends the tokens of `len` bytes of UTF-8 text to *out.  Invalid UTF-8 is
+ * read as U+FFFD for byte-level vocabularies and byte tokens for SentencePiece
+ * ones, as the reference implementation does. */
+lair_status lair_tokenize(const lair_vocab *v, const char *text, size_t len, unsigned flags, lair_tokens *out,
+                          lair_err *err);
+
+/* As lair_tokenize, but with LAIR_TOK_PARSE_SPECIAL special-token text is
+ * only recognised outside the guarded byte ranges: a chat prompt rendered from
+ * a template parses the template's own control tokens while the messages'
+ * contents (guarded) stay plain text whatever they spell.  Ranges refer to
+ * the text as given. */
+typedef struct lair_text_range {
+    size_t start, end; /* bytes [start, end) */
+} lair_text_range;
+lair_status lair_tokenize_guarded(const lair_vocab *v, const char *text, size_t len, unsigned flags,
+                                  const lair_text_range *guard, size_t n_guard, lair_tokens *out, lair_err *err);
+
+/* The bytes token t stands for: "▁" read as a space (llama), byte-level
+ * characters decoded (gpt2), <0xNN> as one byte.  Control tokens give "" unless
+ * `special`.  Returns the piece's length; writes min(len, cap) bytes. */
+size_t lair_token_piece(const lair_vocab *v, lair_token t, bool special, char *buf, size_t cap);
+
+/* Streaming detokenizer: tokens go in, only whole UTF-8 characters come out
+ * (a character split across byte tokens is held back until complete), and the
+ * leading space the llama tokenizer adds is removed from the first piece. */
+typedef struct lair_detok {
+    const lair_vocab *vocab;
+    bool special;       /* print control tokens' text */
+    bool strip_space;   /* drop one leading space from the next piece */
+    unsigned char pending[4]; /* bytes of an unfinished character */
+    size_t n_pending;
+    char *buf;          /* output of the last call, NUL-terminated */
+    size_t cap;
+} lair_detok;
+/* text_start: the tokens begin a text (the llama tokenizer's added leading
+ * space is dropped), rather than continue one (a generation's first token). */
+lair_status lair_detok_init(lair_detok *d, const lair_vocab *v, bool special, bool text_start, lair_err *err);
+void lair_detok_free(lair_detok *d);
+/* The text token t completes (valid UTF-8, possibly empty); valid until the
+ * next call.  *len receives its length. */
+const char *lair_detok_push(lair_detok *d, lair_token t, size_t *len);
+/* Held bytes of an unfinished character, as U+FFFD (end of stream). */
+const char *lair_detok_flush(lair_detok *d, size_t *len);
+
 /* ---- contexts --------------------------------------------------------------
  * A context holds the KV cache and every buffer a forward pass needs, all
  * allocated at creation: decoding allocates nothing.  One context is used by

@@ -77,6 +77,14 @@ static int set_value(const cli_cmd *cmd, const cli_opt *o, const char *val) {
         if (!parse_size(val, (uint64_t *)o->dst))
             return cli_error(cmd->name, "--%s expects a size such as 512M or 2G, got '%s'", o->name, val);
         return 0;
+    case CLI_FLOAT: {
+        errno = 0;
+        double v = strtod(val, &end);
+        if (end == val || *end || errno || !(v == v) || v > 1e300 || v < -1e300)
+            return cli_error(cmd->name, "--%s expects a finite number, got '%s'", o->name, val);
+        *(double *)o->dst = v;
+        return 0;
+    }
     case CLI_FLAG: break;
     }
     return 0;

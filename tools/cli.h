@@ -6,13 +6,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum cli_kind { CLI_FLAG, CLI_STR, CLI_INT, CLI_U64, CLI_SIZE } cli_kind;
+typedef enum cli_kind { CLI_FLAG, CLI_STR, CLI_INT, CLI_U64, CLI_SIZE, CLI_FLOAT } cli_kind;
 
 typedef struct cli_opt {
     const char *name;    /* long name without "--" */
     char short_name;     /* 0: none */
     cli_kind kind;
-    void *dst;           /* bool*, const char**, int*, uint64_t* (CLI_SIZE: bytes, accepts 512M / 2G) */
+    void *dst;           /* bool*, const char**, int*, uint64_t* (CLI_SIZE: bytes, accepts 512M / 2G), double* (CLI_FLOAT: finite) */
     const char *metavar; /* "FILE", "N", ... */
     const char *help;
 } cli_opt;
@@ -42,5 +42,9 @@ extern const cli_cmd cmd_gen;
 extern const cli_cmd cmd_quantize;
 extern const cli_cmd cmd_logits;
 extern const cli_cmd cmd_bench;
+extern const cli_cmd cmd_template;
+extern const cli_cmd cmd_tokenize;
+extern const cli_cmd cmd_run;
+extern const cli_cmd cmd_chat;
 
 #endif

@@ -225,6 +225,14 @@ lair_status lair_model_load(const char *path, lair_model **out, lair_err *err) {
         goto fail;
     }
     if ((s = load_tensors(&L))) goto fail;
+    if (gguf_find_kv(L.meta, "tokenizer.ggml.model")) {
+        if ((s = vocab_from_gguf(L.meta, &m->vocab, err))) goto fail;
+        if (m->vocab->n_tokens > m->hp.n_vocab) {
+            s = lair_err_set(err, LAIR_ERR_FORMAT, "model: %s: the vocabulary has %d tokens but token_embd.weight only %lld rows",
+                             path, m->vocab->n_tokens, (long long)m->hp.n_vocab);
+            goto fail;
+        }
+    }
     *out = m;
     return LAIR_OK;
 fail:
@@ -234,12 +242,14 @@ fail:
 
 void lair_model_free(lair_model *m) {
     if (!m) return;
+    lair_vocab_free(m->vocab);
     gguf_bundle_free(m->gguf);
     lair_free(m->layers);
     lair_free(m);
 }
 
 int64_t lair_model_n_vocab(const lair_model *m) { return m->hp.n_vocab; }
+const lair_vocab *lair_model_vocab(const lair_model *m) { return m->vocab; }
 int64_t lair_model_n_ctx_train(const lair_model *m) { return m->hp.n_ctx_train; }
 int64_t lair_model_n_embd(const lair_model *m) { return m->hp.n_embd; }
 int64_t lair_model_n_layer(const lair_model *m) { return m->hp.n_layer; }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "gguf/gguf.h"
+#include "text/vocab.h"
 #include "lair.h"
 #include "model/arch.h"
 
@@ -53,6 +54,7 @@ struct lair_model {
      * LongRoPE's pair, the long one for contexts beyond n_ctx_orig */
     const gguf_tensor *rope_freqs, *rope_long, *rope_short;
     lair_layer *layers;
+    lair_vocab *vocab; /* NULL when the file has no tokenizer.ggml.model */
 };
 
 #endif
