@@ -55,7 +55,7 @@ asan:
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
 # The tests that run threads (engine, quantizer), under ThreadSanitizer.
-TSAN_TESTS := test_engine test_gguf
+TSAN_TESTS := test_engine test_gguf test_sched
 tsan:
 	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
 	@mkdir -p build/tsan/testtmp
@@ -84,6 +84,7 @@ DEMO_MODEL := $(BUILD)/demo-tiny-q4_k_m.gguf
 run: $(BUILD)/lair
 	@test -f $(DEMO_MODEL) || $(BUILD)/lair gen -o $(DEMO_MODEL) --arch llama --preset tiny --type q4_k_m
 	$(BUILD)/lair inspect $(DEMO_MODEL)
+	$(BUILD)/lair run -m $(DEMO_MODEL) -p "ローカルAIの長所は" -n 48 --seed 1
 	$(BUILD)/lair bench -m $(DEMO_MODEL) -p 64 -n 32 -r 3
 
 clean:

@@ -135,6 +135,9 @@ lair_token lair_vocab_bos(const lair_vocab *v);
 lair_token lair_vocab_eos(const lair_vocab *v);
 lair_token lair_vocab_eot(const lair_vocab *v);
 lair_token lair_vocab_pad(const lair_vocab *v);
+/* Whether tokenizing with LAIR_TOK_ADD_SPECIAL starts with BOS / ends with EOS. */
+bool lair_vocab_add_bos(const lair_vocab *v);
+bool lair_vocab_add_eos(const lair_vocab *v);
 /* True for tokens that end a generation (EOS, EOT, EOM and their kin). */
 bool lair_vocab_is_eog(const lair_vocab *v, lair_token t);
 /* True for control tokens (never produced by tokenizing user text). */
@@ -152,6 +155,8 @@ typedef struct lair_tokens {
     size_t n, cap;
 } lair_tokens;
 void lair_tokens_free(lair_tokens *t);
+/* Appends n ids; false when out of memory (t unchanged then). */
+bool lair_tokens_append(lair_tokens *t, const lair_token *ids, size_t n);
 
 /* Appends the tokens of `len` bytes of UTF-8 text to *out.  Invalid UTF-8 is
  * read as U+FFFD for byte-level vocabularies and byte tokens for SentencePiece
@@ -214,6 +219,14 @@ typedef struct lair_context_params {
 lair_context_params lair_context_default_params(void);
 lair_status lair_context_create(const lair_model *m, const lair_context_params *p, lair_context **out, lair_err *err);
 void lair_context_free(lair_context *c);
+
+/* What a context would take, without creating it (memory checks before
+ * committing): the model's weights (bytes of its tensors, memory-mapped), the
+ * KV cache, and every other buffer lair_context_create allocates. */
+typedef struct lair_context_bytes {
+    uint64_t weights, kv, buffers;
+} lair_context_bytes;
+lair_status lair_context_memory(const lair_model *m, const lair_context_params *p, lair_context_bytes *out);
 
 /* One token to evaluate: its id, its position in its sequence, the sequence
  * it belongs to, and whether its logits are wanted.  Entries of several

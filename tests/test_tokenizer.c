@@ -148,6 +148,25 @@ TEST(special_tokens_only_when_asked) {
     lair_vocab_free(v);
 }
 
+/* In a rendered chat prompt, guarded message contents stay plain text. */
+TEST(guarded_ranges_stay_plain) {
+    lair_vocab *v = load("phi-3");
+    if (!v) return;
+    lair_err e = {0};
+    const char *s = "</s>user: say </s> now</s>";
+    lair_text_range g = {10, 22}; /* "say </s> now" */
+    lair_tokens open = {0}, guarded = {0};
+    REQUIRE(lair_tokenize(v, s, strlen(s), LAIR_TOK_PARSE_SPECIAL, &open, &e) == LAIR_OK);
+    REQUIRE(lair_tokenize_guarded(v, s, strlen(s), LAIR_TOK_PARSE_SPECIAL, &g, 1, &guarded, &e) == LAIR_OK);
+    int eos_open = 0, eos_guarded = 0;
+    for (size_t i = 0; i < open.n; i++) eos_open += open.ids[i] == 2;
+    for (size_t i = 0; i < guarded.n; i++) eos_guarded += guarded.ids[i] == 2;
+    CHECKF(eos_open == 3 && eos_guarded == 2, "</s> tokens: %d unguarded, %d guarded", eos_open, eos_guarded);
+    lair_tokens_free(&open);
+    lair_tokens_free(&guarded);
+    lair_vocab_free(v);
+}
+
 TEST(streaming_never_splits_characters) {
     lair_vocab *v = load("llama-spm");
     if (!v) return;
@@ -248,6 +267,7 @@ int main(void) {
     RUN(reference_vectors);
     RUN(roundtrip_japanese_emoji_whitespace);
     RUN(special_tokens_only_when_asked);
+    RUN(guarded_ranges_stay_plain);
     RUN(streaming_never_splits_characters);
     RUN(invalid_utf8_is_not_fatal);
     RUN(bad_vocabularies_are_refused_by_name);

@@ -39,6 +39,10 @@ void lair_file_abort(FILE *f, const char *tmp_path);
 
 uint64_t lair_peak_rss_bytes(void); /* 0 when unknown */
 double lair_time_seconds(void);     /* monotonic */
+/* Physical memory in bytes, and how much of it can be had now without
+ * swapping (Linux: MemAvailable; elsewhere free pages).  0 when unknown. */
+uint64_t lair_mem_total(void);
+uint64_t lair_mem_available(void);
 int lair_cpu_count(void);           /* logical CPUs online, >= 1 */
 /* 64-bit Arm: the CPU has the dot-product extension (SDOT/UDOT).  False
  * elsewhere. */

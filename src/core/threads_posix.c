@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
@@ -108,4 +109,89 @@ void lair_pool_run(lair_pool *p, lair_pool_fn fn, void *ctx) {
     pthread_mutex_unlock(&p->mu);
     fn(ctx, 0, p->n);
     while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) sched_yield();
+}
+
+/* ---- threads, mutexes, condition variables ---------------------------------- */
+
+struct lair_mutex {
+    pthread_mutex_t mu;
+};
+struct lair_cond {
+    pthread_cond_t cv;
+};
+struct lair_thread {
+    pthread_t tid;
+    void (*fn)(void *);
+    void *arg;
+};
+
+lair_mutex *lair_mutex_create(void) {
+    lair_mutex *m = lair_malloc(sizeof *m);
+    if (m && pthread_mutex_init(&m->mu, NULL) != 0) {
+        lair_free(m);
+        return NULL;
+    }
+    return m;
+}
+void lair_mutex_free(lair_mutex *m) {
+    if (!m) return;
+    pthread_mutex_destroy(&m->mu);
+    lair_free(m);
+}
+void lair_mutex_lock(lair_mutex *m) { pthread_mutex_lock(&m->mu); }
+void lair_mutex_unlock(lair_mutex *m) { pthread_mutex_unlock(&m->mu); }
+
+lair_cond *lair_cond_create(void) {
+    lair_cond *c = lair_malloc(sizeof *c);
+    pthread_condattr_t a;
+    if (!c || pthread_condattr_init(&a) != 0) {
+        lair_free(c);
+        return NULL;
+    }
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC); /* timeouts immune to wall-clock changes */
+    int rc = pthread_cond_init(&c->cv, &a);
+    pthread_condattr_destroy(&a);
+    if (rc != 0) {
+        lair_free(c);
+        return NULL;
+    }
+    return c;
+}
+void lair_cond_free(lair_cond *c) {
+    if (!c) return;
+    pthread_cond_destroy(&c->cv);
+    lair_free(c);
+}
+bool lair_cond_wait(lair_cond *c, lair_mutex *m, int timeout_ms) {
+    if (timeout_ms < 0) return pthread_cond_wait(&c->cv, &m->mu) == 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    return pthread_cond_timedwait(&c->cv, &m->mu, &ts) == 0;
+}
+void lair_cond_signal(lair_cond *c) { pthread_cond_signal(&c->cv); }
+void lair_cond_broadcast(lair_cond *c) { pthread_cond_broadcast(&c->cv); }
+
+static void *thread_main(void *arg) {
+    lair_thread *t = arg;
+    t->fn(t->arg);
+    return NULL;
+}
+lair_thread *lair_thread_start(void (*fn)(void *arg), void *arg) {
+    lair_thread *t = lair_malloc(sizeof *t);
+    if (!t) return NULL;
+    t->fn = fn;
+    t->arg = arg;
+    if (pthread_create(&t->tid, NULL, thread_main, t) != 0) {
+        lair_free(t);
+        return NULL;
+    }
+    return t;
+}
+void lair_thread_join(lair_thread *t) {
+    if (!t) return;
+    pthread_join(t->tid, NULL);
+    lair_free(t);
 }

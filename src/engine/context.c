@@ -24,6 +24,33 @@ static void *alloc_floats(uint64_t n, bool *ok) {
     return p;
 }
 
+lair_status lair_context_memory(const lair_model *m, const lair_context_params *params, lair_context_bytes *out) {
+    lair_context_params p = params ? *params : lair_context_default_params();
+    const lair_hparams *hp = &m->hp;
+    if (p.n_threads <= 0) p.n_threads = lair_cpu_count();
+    if (p.n_threads > 256) p.n_threads = 256;
+    uint64_t head = 0;
+    if (p.n_ctx < 1 || p.n_batch < 1 || !lair_type_traits_of(p.kv_type) ||
+        !lair_type_row_bytes(p.kv_type, hp->head_dim, &head))
+        return LAIR_ERR_ARG;
+    /* the same sizes lair_context_create allocates */
+    uint64_t row = head * (uint64_t)hp->n_head_kv, B = (uint64_t)p.n_batch, T = (uint64_t)p.n_threads;
+    uint64_t n_q = (uint64_t)(hp->n_head * hp->head_dim), n_kv = (uint64_t)(hp->n_head_kv * hp->head_dim);
+    uint64_t ffn_w = (uint64_t)(hp->n_ff * 2 > hp->n_embd ? hp->n_ff * 2 : hp->n_embd);
+    uint64_t widest = n_q + 2 * n_kv;
+    if (ffn_w > widest) widest = ffn_w;
+    if ((uint64_t)hp->n_vocab > widest) widest = (uint64_t)hp->n_vocab;
+    out->kv = 2 * row * (uint64_t)p.n_ctx * (uint64_t)hp->n_layer;
+    out->buffers = (uint64_t)p.n_ctx * (4 + 8) +
+                   4 * B * ((uint64_t)hp->n_embd * 4 + n_q + 2 * n_kv + n_q + ffn_w + (uint64_t)hp->n_vocab +
+                            (uint64_t)hp->n_rot) +
+                   4 * T * ((uint64_t)p.n_ctx + (uint64_t)hp->head_dim) + T * ((uint64_t)hp->head_dim * 4 + 64) +
+                   B * (widest * 4 + 64 + 8);
+    out->weights = 0;
+    for (uint64_t i = 0; i < m->gguf->n_tensors; i++) out->weights += m->gguf->tensors[i]->nbytes;
+    return LAIR_OK;
+}
+
 lair_status lair_context_create(const lair_model *m, const lair_context_params *params, lair_context **out, lair_err *err) {
     *out = NULL;
     lair_context_params p = params ? *params : lair_context_default_params();

@@ -24,6 +24,20 @@ bool tokens_push(lair_tokens *t, lair_token id) {
     return true;
 }
 
+bool lair_tokens_append(lair_tokens *t, const lair_token *ids, size_t n) {
+    if (t->n + n > t->cap) {
+        size_t cap = t->cap ? t->cap : 64;
+        while (cap < t->n + n) cap *= 2;
+        lair_token *g = lair_realloc(t->ids, cap * sizeof *g);
+        if (!g) return false;
+        t->ids = g;
+        t->cap = cap;
+    }
+    if (n) memcpy(t->ids + t->n, ids, n * sizeof *ids);
+    t->n += n;
+    return true;
+}
+
 void lair_tokens_free(lair_tokens *t) {
     if (!t) return;
     lair_free(t->ids);

@@ -324,6 +324,8 @@ const char *lair_vocab_pre(const lair_vocab *v) { return v->pre_name; }
 lair_token lair_vocab_bos(const lair_vocab *v) { return v->bos; }
 lair_token lair_vocab_eos(const lair_vocab *v) { return v->eos; }
 lair_token lair_vocab_eot(const lair_vocab *v) { return v->eot; }
+bool lair_vocab_add_bos(const lair_vocab *v) { return v->add_bos; }
+bool lair_vocab_add_eos(const lair_vocab *v) { return v->add_eos; }
 lair_token lair_vocab_pad(const lair_vocab *v) { return v->pad; }
 bool lair_vocab_is_eog(const lair_vocab *v, lair_token t) {
     return t >= 0 && t < v->n_tokens && (v->attr[t] & TOK_EOG);
