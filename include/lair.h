@@ -214,6 +214,9 @@ typedef struct lair_context_params {
     int32_t n_seq_max; /* sequence ids are 0 .. n_seq_max-1 (at most 64); default 1 */
     lair_type kv_type; /* F32, F16 (default), Q8_0 or Q4_0 */
     int32_t n_threads; /* default: CPU count */
+    int32_t n_outputs_max; /* most entries per lair_decode call that want logits; 0: n_batch.
+                              The logits buffer is n_outputs_max x n_vocab floats (128k vocab:
+                              0.5 MB each), so servers that prefill in big batches set it low. */
 } lair_context_params;
 
 lair_context_params lair_context_default_params(void);

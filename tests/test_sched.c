@@ -255,6 +255,23 @@ TEST(logprob_records_per_token) {
     srv_sched_free(s);
 }
 
+/* The engine's logits buffer holds n_outputs_max rows; asking for more is an error, not an overflow. */
+TEST(outputs_per_call_are_bounded) {
+    lair_context_params cp = lair_context_default_params();
+    cp.n_ctx = 64;
+    cp.n_batch = 8;
+    cp.n_outputs_max = 2;
+    cp.n_threads = 1;
+    lair_context *c = NULL;
+    lair_err e = {0};
+    REQUIRE(lair_context_create(g_model, &cp, &c, &e) == LAIR_OK);
+    lair_batch_entry b[3] = {{1, 0, 0, true}, {5, 1, 0, true}, {6, 2, 0, true}};
+    CHECK(lair_decode(c, b, 3, &e) == LAIR_ERR_ARG && strstr(e.msg, "3 entries want logits (at most 2"));
+    b[0].logits = false;
+    CHECK(lair_decode(c, b, 3, &e) == LAIR_OK && !lair_logits(c, 0) && lair_logits(c, 1) && lair_logits(c, 2));
+    lair_context_free(c);
+}
+
 int main(void) {
     const char *path = check_testdata("golden/tiny-llama-Q8_0.gguf");
     lair_err e = {0};
@@ -266,6 +283,7 @@ int main(void) {
         RUN(limits_and_bad_requests);
         RUN(slow_reader_pauses_the_job);
         RUN(logprob_records_per_token);
+        RUN(outputs_per_call_are_bounded);
     }
     lair_model_free(g_model);
     return check_done();

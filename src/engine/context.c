@@ -15,6 +15,7 @@ lair_context_params lair_context_default_params(void) {
     p.n_seq_max = 1;
     p.kv_type = LAIR_TYPE_F16;
     p.n_threads = 0;
+    p.n_outputs_max = 0;
     return p;
 }
 
@@ -34,6 +35,7 @@ lair_status lair_context_memory(const lair_model *m, const lair_context_params *
         !lair_type_row_bytes(p.kv_type, hp->head_dim, &head))
         return LAIR_ERR_ARG;
     /* the same sizes lair_context_create allocates */
+    if (p.n_outputs_max <= 0 || p.n_outputs_max > p.n_batch) p.n_outputs_max = p.n_batch;
     uint64_t row = head * (uint64_t)hp->n_head_kv, B = (uint64_t)p.n_batch, T = (uint64_t)p.n_threads;
     uint64_t n_q = (uint64_t)(hp->n_head * hp->head_dim), n_kv = (uint64_t)(hp->n_head_kv * hp->head_dim);
     uint64_t ffn_w = (uint64_t)(hp->n_ff * 2 > hp->n_embd ? hp->n_ff * 2 : hp->n_embd);
@@ -42,8 +44,8 @@ lair_status lair_context_memory(const lair_model *m, const lair_context_params *
     if ((uint64_t)hp->n_vocab > widest) widest = (uint64_t)hp->n_vocab;
     out->kv = 2 * row * (uint64_t)p.n_ctx * (uint64_t)hp->n_layer;
     out->buffers = (uint64_t)p.n_ctx * (4 + 8) +
-                   4 * B * ((uint64_t)hp->n_embd * 4 + n_q + 2 * n_kv + n_q + ffn_w + (uint64_t)hp->n_vocab +
-                            (uint64_t)hp->n_rot) +
+                   4 * B * ((uint64_t)hp->n_embd * 4 + n_q + 2 * n_kv + n_q + ffn_w + (uint64_t)hp->n_rot) +
+                   4 * (uint64_t)p.n_outputs_max * (uint64_t)hp->n_vocab +
                    4 * T * ((uint64_t)p.n_ctx + (uint64_t)hp->head_dim) + T * ((uint64_t)hp->head_dim * 4 + 64) +
                    B * (widest * 4 + 64 + 8);
     out->weights = 0;
@@ -59,6 +61,7 @@ lair_status lair_context_create(const lair_model *m, const lair_context_params *
         return lair_err_set(err, LAIR_ERR_ARG, "context: n_ctx %d out of range (1 to 16777216)", p.n_ctx);
     if (!(p.n_batch >= 1 && p.n_batch <= 65536))
         return lair_err_set(err, LAIR_ERR_ARG, "context: n_batch %d out of range (1 to 65536)", p.n_batch);
+    if (p.n_outputs_max <= 0 || p.n_outputs_max > p.n_batch) p.n_outputs_max = p.n_batch;
     if (!(p.n_seq_max >= 1 && p.n_seq_max <= LAIR_MAX_SEQ))
         return lair_err_set(err, LAIR_ERR_ARG, "context: n_seq_max %d out of range (1 to %d)", p.n_seq_max, LAIR_MAX_SEQ);
     if (p.kv_type != LAIR_TYPE_F32 && p.kv_type != LAIR_TYPE_F16 && p.kv_type != LAIR_TYPE_Q8_0 && p.kv_type != LAIR_TYPE_Q4_0)
@@ -109,7 +112,7 @@ lair_status lair_context_create(const lair_model *m, const lair_context_params *
     c->qconv_bytes = (uint64_t)hp->head_dim * 4 + 64;
     c->qconv = ok ? lair_malloc((size_t)(T * c->qconv_bytes)) : NULL;
     ok = ok && c->qconv;
-    c->logits = alloc_floats(B * (uint64_t)hp->n_vocab, &ok);
+    c->logits = alloc_floats((uint64_t)p.n_outputs_max * (uint64_t)hp->n_vocab, &ok);
     c->rope_cos = alloc_floats(B * (uint64_t)(hp->n_rot / 2), &ok);
     c->rope_sin = alloc_floats(B * (uint64_t)(hp->n_rot / 2), &ok);
     c->out_row = lair_malloc((size_t)B * sizeof *c->out_row);

@@ -378,6 +378,11 @@ lair_status lair_decode(lair_context *c, const lair_batch_entry *e, int32_t n, l
     const lair_hparams *hp = &c->m->hp;
     if (n < 1 || n > c->p.n_batch)
         return lair_err_set(err, LAIR_ERR_ARG, "decode: %d entries (1 to %d allowed)", n, c->p.n_batch);
+    int32_t n_want = 0;
+    for (int t = 0; t < n; t++) n_want += e[t].logits;
+    if (n_want > c->p.n_outputs_max)
+        return lair_err_set(err, LAIR_ERR_ARG, "decode: %d entries want logits (at most %d per call)", n_want,
+                            c->p.n_outputs_max);
     for (int t = 0; t < n; t++) {
         if (e[t].token < 0 || e[t].token >= hp->n_vocab)
             return lair_err_set(err, LAIR_ERR_ARG, "decode: entry %d: token %d out of range (vocabulary of %lld)", t,

@@ -533,6 +533,7 @@ lair_status srv_sched_create(const lair_model *m, const srv_sched_params *params
     cp.n_seq_max = N_SEQ;
     cp.kv_type = p.kv_type;
     cp.n_threads = p.n_threads;
+    cp.n_outputs_max = 2 * p.n_parallel; /* a decode row per running job, plus one per finishing prompt */
     lair_status st = lair_context_create(m, &cp, &s->ctx, err);
     s->batch = lair_malloc((size_t)p.n_batch * sizeof *s->batch);
     s->batch_job = lair_malloc((size_t)p.n_batch * sizeof *s->batch_job);
