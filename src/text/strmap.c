@@ -1,5 +1,6 @@
 #include "text/strmap.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -27,42 +28,58 @@ uint64_t lair_str_hash(const char *s, size_t len) {
 
 int lair_strmap_init(lair_strmap *m, size_t expected) {
     size_t cap = 16;
-    while (cap < expected * 2) cap <<= 1;
+    while (cap < expected * 2 + 2) cap <<= 1;
     m->slots = lair_calloc(cap, sizeof *m->slots);
+    m->entries = lair_malloc((expected + 1) * sizeof *m->entries);
     m->mask = cap - 1;
     m->count = 0;
-    return m->slots ? 0 : -1;
+    m->max = expected + 1;
+    if (!m->slots || !m->entries) {
+        lair_strmap_free(m);
+        return -1;
+    }
+    return 0;
 }
 
 void lair_strmap_free(lair_strmap *m) {
     lair_free(m->slots);
+    lair_free(m->entries);
     m->slots = NULL;
+    m->entries = NULL;
     m->count = 0;
 }
 
+static inline bool key_eq(const lair_strmap_entry *e, const char *key, size_t len) {
+    return e->len == len && memcmp(e->key, key, len) == 0;
+}
+
 int lair_strmap_put(lair_strmap *m, const char *key, size_t len, int32_t value) {
-    uint64_t h = lair_str_hash(key, len);
-    for (size_t i = h & m->mask, n = 0; n <= m->mask; i = (i + 1) & m->mask, n++) {
-        lair_strmap_slot *s = &m->slots[i];
-        if (!s->key) {
-            if (m->count + 1 > m->mask) return -1; /* keep one slot empty: lookups terminate */
-            *s = (lair_strmap_slot){key, (uint32_t)len, value, h};
+    uint64_t h = lair_str_hash(key, len), tag = h >> 32 << 32;
+    for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
+        uint64_t s = m->slots[i];
+        if (!s) {
+            if (m->count >= m->max) return -1;
+            m->entries[m->count] = (lair_strmap_entry){key, (uint32_t)len, value};
+            m->slots[i] = tag | (uint64_t)(m->count + 1);
             m->count++;
             return 0;
         }
-        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) {
-            s->value = value;
+        lair_strmap_entry *e = &m->entries[(uint32_t)s - 1];
+        if ((s & ~0xffffffffull) == tag && key_eq(e, key, len)) {
+            e->value = value;
             return 0;
         }
     }
-    return -1;
 }
 
 int32_t lair_strmap_get(const lair_strmap *m, const char *key, size_t len) {
-    uint64_t h = lair_str_hash(key, len);
+    uint64_t h = lair_str_hash(key, len), tag = h >> 32 << 32;
     for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
-        const lair_strmap_slot *s = &m->slots[i];
-        if (!s->key) return -1;
-        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) return s->value;
+        uint64_t s = m->slots[i];
+        if (!s) return -1;
+        if ((s & ~0xffffffffull) == tag) {
+            const lair_strmap_entry *e = &m->entries[(uint32_t)s - 1];
+            if (key_eq(e, key, len)) return e->value;
+        }
     }
 }
