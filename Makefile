@@ -15,7 +15,9 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvl
 CPPFLAGS := -Iinclude -Isrc
 CFLAGS   := -std=c11 $(WARN) $(OPT) $(SAN) -MMD -MP $(EXTRA_CFLAGS)
 LDLIBS   := -lpcre2-8 -lutf8proc -ljansson -lm -lpthread
-TOOL_LDLIBS ?= -ledit   # line editing for lair chat (libedit: BSD licence)
+# the CLI also links libedit (line editing for lair chat; BSD licence) and
+# libmicrohttpd (lair serve); the tests need neither
+TOOL_LDLIBS ?= -ledit -lmicrohttpd
 LDFLAGS  := $(SAN) $(EXTRA_LDFLAGS)
 RUN_PREFIX ?=
 
@@ -82,16 +84,19 @@ FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 build/fuzz/%: fuzz/%.c $(LIB_SRC)
 	@mkdir -p build/fuzz
 	clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ $< $(LIB_SRC) $(LDLIBS)
+	  -o $@ $< $(LIB_SRC) -lmicrohttpd $(LDLIBS)
 fuzz: $(FUZZ_BIN)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh $(FUZZ_BIN)
 
+# make run [MODEL=path.gguf] [SERVE_ARGS="--port 9000 ..."]: the server in the foreground
+# (Ctrl-C stops it); without MODEL, on a demo model made with lair gen.
 DEMO_MODEL := $(BUILD)/demo-tiny-q4_k_m.gguf
+MODEL ?=
+SERVE_ARGS ?=
 run: $(BUILD)/lair
-	@test -f $(DEMO_MODEL) || $(BUILD)/lair gen -o $(DEMO_MODEL) --arch llama --preset tiny --type q4_k_m
-	$(BUILD)/lair inspect $(DEMO_MODEL)
-	$(BUILD)/lair run -m $(DEMO_MODEL) -p "ローカルAIの長所は" -n 48 --seed 1
-	$(BUILD)/lair bench -m $(DEMO_MODEL) -p 64 -n 32 -r 3
+	@if [ -z "$(MODEL)" ]; then test -f $(DEMO_MODEL) || \
+	  $(BUILD)/lair gen -o $(DEMO_MODEL) --arch llama --preset tiny --type q4_k_m; fi
+	$(BUILD)/lair serve -m $(if $(MODEL),$(MODEL),$(DEMO_MODEL)) $(SERVE_ARGS)
 
 clean:
 	rm -rf build

@@ -63,7 +63,7 @@ if ! command -v tmux >/dev/null 2>&1; then
 else
   s="lairtest$$"
   tmux -f /dev/null new-session -d -s "$s" -x 160 -y 40 \
-    "LANG=C.UTF-8 $LAIR chat -m $T/m.gguf --seed 3 -t 1 --system 'あなたは親切です。'; echo CHAT-EXITED \$?; sleep 30"
+    "LANG=C.UTF-8 $LAIR chat -m $T/m.gguf --seed 3 -t 1 --ctx 32768 --system 'あなたは親切です。'; echo CHAT-EXITED \$?; sleep 30"
   wait_for() { # PATTERN: until the pane shows it (10 s)
     i=0
     while [ $i -lt 100 ]; do
@@ -74,11 +74,11 @@ else
     return 1
   }
   step() { # NAME PATTERN: check, report
-    if wait_for "$2"; then ok "$1"; else fail "$1" "pane lacks '$2': $(tail -5 "$T/pane" | tr '\n' '|')"; fi
+    if wait_for "$2"; then ok "$1"; else fail "$1" "pane lacks '$2': $(grep -v '^$' "$T/pane" | tail -5 | cut -c1-80 | tr '\n' '|')"; fi
   }
   step chat_starts "Ctrl-D to leave"
   tmux send-keys -t "$s" "東京の天気は？" Enter
-  sleep 1
+  sleep 1 # the answer is being written (a 32k-token context takes tens of seconds to fill)
   tmux send-keys -t "$s" C-c
   step chat_ctrl_c_stops_answer "\[interrupted\]"
   tmux send-keys -t "$s" "/save $T/conv.json" Enter

@@ -255,6 +255,34 @@ TEST(logprob_records_per_token) {
     srv_sched_free(s);
 }
 
+/* More demand than the pool holds: jobs end with "length", never an error. */
+TEST(a_full_pool_ends_jobs_cleanly) {
+    srv_sched_params sp = srv_sched_default_params();
+    sp.n_ctx = 128;
+    sp.n_parallel = 4;
+    sp.n_threads = 1;
+    sp.n_batch = 64;
+    srv_sched *s = NULL;
+    lair_err e = {0};
+    REQUIRE(srv_sched_create(g_model, &sp, &s, &e) == LAIR_OK);
+    enum { N = 6 };
+    lair_token p[N][40];
+    srv_job *jobs[N];
+    for (int v = 0; v < N; v++) {
+        prompt_of(10 + v, 40, p[v]);
+        srv_job_params jp = greedy(p[v], 40, 0);
+        REQUIRE(srv_submit(s, &jp, &jobs[v], &e) == SRV_SUBMIT_OK);
+    }
+    for (int v = 0; v < N; v++) {
+        result r;
+        drain(jobs[v], &r);
+        CHECKF(r.finish == SRV_FINISH_LENGTH && r.usage.completion_tokens > 0, "job %d: finish %d after %d tokens", v,
+               (int)r.finish, r.usage.completion_tokens);
+        srv_job_free(jobs[v]);
+    }
+    srv_sched_free(s);
+}
+
 /* The engine's logits buffer holds n_outputs_max rows; asking for more is an error, not an overflow. */
 TEST(outputs_per_call_are_bounded) {
     lair_context_params cp = lair_context_default_params();
@@ -284,6 +312,7 @@ int main(void) {
         RUN(slow_reader_pauses_the_job);
         RUN(logprob_records_per_token);
         RUN(outputs_per_call_are_bounded);
+        RUN(a_full_pool_ends_jobs_cleanly);
     }
     lair_model_free(g_model);
     return check_done();

@@ -46,5 +46,6 @@ extern const cli_cmd cmd_template;
 extern const cli_cmd cmd_tokenize;
 extern const cli_cmd cmd_run;
 extern const cli_cmd cmd_chat;
+extern const cli_cmd cmd_serve;
 
 #endif

@@ -91,6 +91,7 @@ struct srv_sched {
     srv_job **batch_job;     /* [n_batch]: the job whose logits each entry gives (NULL: none) */
 
     srv_stats st;
+    int32_t kv_free;         /* free cells after the last step (the context is the scheduler thread's) */
     double rate_t0;          /* decode-rate window start */
     uint64_t rate_tokens;
 };
@@ -423,7 +424,7 @@ static bool step(srv_sched *s) {
     for (int i = 0; i < s->n_active && n < cap; i++) {
         srv_job *j = s->active[i];
         if (j->state != JOB_GENERATING || j->pending < 0 || j->out_len >= s->p.out_max) continue;
-        if (!make_room(s, 1)) {
+        if (!make_room(s, n + 1)) { /* the n entries already in the batch need cells too */
             finish(s, j, SRV_FINISH_LENGTH, NULL); /* the pool is full of running sequences */
             i--;
             continue;
@@ -441,8 +442,8 @@ static bool step(srv_sched *s) {
         if (j->state != JOB_PREFILL) continue;
         int32_t chunk = (int32_t)(j->n_prompt - j->n_past);
         if (chunk > cap - n) chunk = cap - n;
-        if (!make_room(s, chunk)) {
-            int32_t free_cells = lair_kv_free_cells(s->ctx);
+        if (!make_room(s, n + chunk)) {
+            int32_t free_cells = lair_kv_free_cells(s->ctx) - n;
             if (free_cells <= 0) continue; /* wait for running sequences to finish */
             chunk = free_cells < chunk ? free_cells : chunk;
         }
@@ -489,7 +490,9 @@ static void sched_main(void *arg) {
     srv_sched *s = arg;
     lair_mutex_lock(s->mu);
     while (!s->quit) {
-        if (!step(s)) lair_cond_wait(s->work, s->mu, 100);
+        bool busy = step(s);
+        s->kv_free = lair_kv_free_cells(s->ctx);
+        if (!busy) lair_cond_wait(s->work, s->mu, 100);
         double now = lair_time_seconds();
         if (now - s->rate_t0 >= 2.0) {
             s->st.decode_tok_s = (double)s->rate_tokens / (now - s->rate_t0);
@@ -509,6 +512,20 @@ static void sched_main(void *arg) {
 
 /* ---- public ------------------------------------------------------------------- */
 
+lair_context_params srv_sched_context_params(const srv_sched_params *params) {
+    srv_sched_params p = *params;
+    if (p.n_batch < 1) p.n_batch = 256;
+    if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+    lair_context_params cp = lair_context_default_params();
+    cp.n_ctx = p.n_ctx;
+    cp.n_batch = p.n_batch;
+    cp.n_seq_max = N_SEQ;
+    cp.kv_type = p.kv_type;
+    cp.n_threads = p.n_threads;
+    cp.n_outputs_max = 2 * p.n_parallel; /* a decode row per running job, plus one per finishing prompt */
+    return cp;
+}
+
 lair_status srv_sched_create(const lair_model *m, const srv_sched_params *params, srv_sched **out, lair_err *err) {
     *out = NULL;
     srv_sched_params p = params ? *params : srv_sched_default_params();
@@ -527,13 +544,7 @@ lair_status srv_sched_create(const lair_model *m, const srv_sched_params *params
     s->m = m;
     s->vocab = lair_model_vocab(m);
     s->n_vocab = (int32_t)lair_model_n_vocab(m);
-    lair_context_params cp = lair_context_default_params();
-    cp.n_ctx = p.n_ctx;
-    cp.n_batch = p.n_batch;
-    cp.n_seq_max = N_SEQ;
-    cp.kv_type = p.kv_type;
-    cp.n_threads = p.n_threads;
-    cp.n_outputs_max = 2 * p.n_parallel; /* a decode row per running job, plus one per finishing prompt */
+    lair_context_params cp = srv_sched_context_params(&p);
     lair_status st = lair_context_create(m, &cp, &s->ctx, err);
     s->batch = lair_malloc((size_t)p.n_batch * sizeof *s->batch);
     s->batch_job = lair_malloc((size_t)p.n_batch * sizeof *s->batch_job);
@@ -543,6 +554,7 @@ lair_status srv_sched_create(const lair_model *m, const srv_sched_params *params
         st = lair_err_set(err, LAIR_ERR_NOMEM, "server: out of memory");
     s->st.n_parallel = p.n_parallel;
     s->st.kv_blocks_total = p.n_ctx / SRV_KV_BLOCK;
+    s->kv_free = p.n_ctx;
     s->rate_t0 = lair_time_seconds();
     if (st == LAIR_OK && !(s->thread = lair_thread_start(sched_main, s)))
         st = lair_err_set(err, LAIR_ERR_NOMEM, "server: cannot start the scheduler thread");
@@ -633,10 +645,11 @@ srv_submit_status srv_submit(srv_sched *s, const srv_job_params *p, srv_job **ou
     j->t_submit = lair_time_seconds();
     lair_mutex_lock(s->mu);
     if (s->quit || s->n_queued >= s->p.queue_max + (s->p.n_parallel - s->n_active)) {
+        int32_t n_waiting = s->n_queued;
         j->refs = 1;
         job_unref(j);
         lair_mutex_unlock(s->mu);
-        lair_err_set(err, LAIR_ERR_LIMIT, "the server is busy: %d requests are waiting", s->n_queued);
+        lair_err_set(err, LAIR_ERR_LIMIT, "the server is busy: %d requests are waiting", n_waiting);
         return SRV_SUBMIT_BUSY;
     }
     if (s->queue_tail) s->queue_tail->next = j;
@@ -722,7 +735,7 @@ void srv_sched_stats(srv_sched *s, srv_stats *out) {
     *out = s->st;
     out->queue_depth = s->n_queued;
     out->slots_busy = s->n_active;
-    int32_t used = s->p.n_ctx - lair_kv_free_cells(s->ctx);
+    int32_t used = s->p.n_ctx - s->kv_free;
     out->kv_blocks_used = (used + SRV_KV_BLOCK - 1) / SRV_KV_BLOCK;
     lair_mutex_unlock(s->mu);
 }

@@ -49,6 +49,10 @@ typedef struct srv_sched_params {
 
 srv_sched_params srv_sched_default_params(void);
 
+/* The engine context a scheduler with these parameters creates (for
+ * lair_context_memory: the memory check before loading). */
+lair_context_params srv_sched_context_params(const srv_sched_params *p);
+
 /* Creates the context (all memory allocated now) and starts the thread.  The
  * model must outlive the scheduler. */
 lair_status srv_sched_create(const lair_model *m, const srv_sched_params *p, srv_sched **out, lair_err *err);
