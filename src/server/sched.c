@@ -98,7 +98,7 @@ struct srv_sched {
 
 srv_sched_params srv_sched_default_params(void) {
     return (srv_sched_params){.n_ctx = 4096, .n_parallel = 4, .n_batch = 256, .queue_max = 64, .n_threads = 0,
-                              .kv_type = LAIR_TYPE_F16, .out_max = 1u << 20};
+                              .kv_type = LAIR_TYPE_F16, .out_max = 1u << 20, .n_chunk = 64};
 }
 
 /* ---- hashing ---------------------------------------------------------------- */
@@ -436,7 +436,10 @@ static bool step(srv_sched *s) {
         j->n_past++;
         n++;
     }
-    /* then prompt chunks, oldest job first */
+    /* then prompt chunks, oldest job first.  While streams are generating,
+     * a step carries at most n_chunk prompt tokens, so a long prompt delays
+     * their next token by one short step, not by its whole prefill. */
+    if (n > 0 && cap > n + s->p.n_chunk) cap = n + s->p.n_chunk;
     for (int i = 0; i < s->n_active && n < cap; i++) {
         srv_job *j = s->active[i];
         if (j->state != JOB_PREFILL) continue;
@@ -536,6 +539,7 @@ lair_status srv_sched_create(const lair_model *m, const srv_sched_params *params
     if (p.n_batch < 1) p.n_batch = 256;
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
     if (p.queue_max < 0) p.queue_max = 0;
+    if (p.n_chunk < 1) p.n_chunk = 64;
     if (p.out_max == 0) p.out_max = 1u << 20;
     if (!lair_model_vocab(m)) return lair_err_set(err, LAIR_ERR_UNSUPPORTED, "server: the model has no tokenizer");
     srv_sched *s = lair_calloc(1, sizeof *s);

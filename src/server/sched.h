@@ -40,6 +40,7 @@ typedef struct srv_sched_params {
     int32_t n_ctx;       /* KV cells in the pool, all sequences together (default 4096) */
     int32_t n_parallel;  /* sequences generating at once, 1..SRV_MAX_PARALLEL (default 4) */
     int32_t n_batch;     /* most tokens per engine call (default 256) */
+    int32_t n_chunk;     /* most prompt tokens in a step while other streams generate (default 64) */
     int32_t queue_max;   /* jobs waiting for a slot before submit says busy (default 64) */
     int32_t n_threads;   /* 0: all CPUs */
     lair_type kv_type;   /* default F16 */
