@@ -79,7 +79,12 @@ else
   step chat_starts "Ctrl-D to leave"
   tmux send-keys -t "$s" "東京の天気は？" Enter
   sleep 1 # the answer is being written (a 32k-token context takes tens of seconds to fill)
-  tmux send-keys -t "$s" C-c
+  # Ctrl-C, again if a loaded machine had not started the answer yet (then the
+  # first one only cancels the input line, as it should)
+  for try in 1 2 3; do
+    tmux send-keys -t "$s" C-c
+    wait_for "\[interrupted\]" && break
+  done
   step chat_ctrl_c_stops_answer "\[interrupted\]"
   tmux send-keys -t "$s" "/save $T/conv.json" Enter
   step chat_save "saved 3 messages"
