@@ -317,6 +317,137 @@ TEST(vec_dot_rows_match_vec_dot) {
     }
 }
 
+/* Matrix x vector kernels: for every ISA table with a gemv entry, nr weight
+ * rows (counts around the kernels' row groups, rows at a stride that is not
+ * a multiple of anything, odd addresses) against one activation row give,
+ * row by row, exactly the bits of that ISA's vec_dot and of its multi-row
+ * kernel at every position in a group of activation rows (so a token's
+ * result does not depend on how the engine groups rows or tokens), and the
+ * scalar result up to float summation order.  Nothing is written past
+ * s[nr - 1]. */
+static void check_gemv_format(const fmt_case *fc, enum fill fill, int rounds) {
+    const lair_type wt = fc->t;
+    const lair_type xt = lair_vec_dot_type(wt);
+    const lair_type_traits *tr = lair_type_traits_of(wt);
+    const lair_kernels *scalar = lair_kernels_for(LAIR_ISA_SCALAR);
+    REQUIRE(tr && xt != LAIR_TYPE_COUNT && scalar);
+    static const int64_t row_counts[] = {1, 3, 7, 8, 9, 16, 17, 29};
+    enum { MAX_NR = 29 };
+    const int64_t *lens = tr->block_size == 1 ? elems_float : tr->block_size == 32 ? blocks_32 : blocks_256;
+    const size_t nlens = tr->block_size == 1   ? sizeof elems_float / sizeof elems_float[0]
+                         : tr->block_size == 32 ? sizeof blocks_32 / sizeof blocks_32[0]
+                                                : sizeof blocks_256 / sizeof blocks_256[0];
+    for (int round = 0; round < rounds; round++) {
+        for (size_t li = 0; li < nlens; li++) {
+            const int64_t n = lens[li] * tr->block_size;
+            const float wscale = round % 3 == 0 ? 1.0f : (round % 3 == 1 ? 3e-3f : 40.0f);
+            uint64_t wbytes = 0, xbytes = 0;
+            REQUIRE(lair_type_row_bytes(wt, n, &wbytes) && lair_type_row_bytes(xt, n, &xbytes));
+            const uint64_t wstride = wbytes + 3, xstride = xbytes + 5;
+            row w[MAX_NR], x[LAIR_VEC_DOT_MAX_ROWS];
+            bool ok = true;
+            for (int r = 0; r < MAX_NR; r++) ok &= row_make(&w[r], wt, n, fill, fc, r % 4 == 3 ? wscale * 7.0f : wscale);
+            for (int k = 0; k < LAIR_VEC_DOT_MAX_ROWS; k++)
+                ok &= row_make(&x[k], xt, n, fill == FILL_ZERO ? FILL_ZERO : FILL_QUANTIZED, NULL, k % 2 ? 0.05f : 1.0f);
+            unsigned char *wbuf = malloc((size_t)(wstride * MAX_NR) + 1);
+            unsigned char *xbuf = malloc((size_t)(xstride * LAIR_VEC_DOT_MAX_ROWS) + 1);
+            if (ok && wbuf && xbuf) {
+                for (int r = 0; r < MAX_NR; r++) memcpy(wbuf + 1 + r * wstride, w[r].data, (size_t)wbytes);
+                for (int k = 0; k < LAIR_VEC_DOT_MAX_ROWS; k++) memcpy(xbuf + 1 + k * xstride, x[k].data, (size_t)xbytes);
+                for (int i = 0; i < n_other_isas; i++) {
+                    const lair_kernels *kt = other_isas[i];
+                    if (!kt->gemv[wt]) continue;
+                    for (size_t ci = 0; ci < sizeof row_counts / sizeof row_counts[0]; ci++) {
+                        const int64_t nr = row_counts[ci];
+                        for (int k = 0; k < LAIR_VEC_DOT_MAX_ROWS; k++) {
+                            const unsigned char *xk = xbuf + 1 + k * xstride;
+                            float got[MAX_NR + 1];
+                            for (int r = 0; r <= MAX_NR; r++) got[r] = NAN;
+                            kt->gemv[wt](n, nr, got, wbuf + 1, wstride, xk);
+                            CHECKF(isnan(got[nr]), "%s %s gemv nr=%lld wrote s[%lld]", kt->name, tr->name, (long long)nr,
+                                   (long long)nr);
+                            for (int64_t r = 0; r < nr; r++) {
+                                const unsigned char *wr = wbuf + 1 + r * wstride;
+                                float one = NAN, want = NAN;
+                                kt->vec_dot[wt](n, &one, wr, xk);
+                                scalar->vec_dot[wt](n, &want, w[r].data, x[k].data);
+                                double mag;
+                                (void)reference_dot(wt, &w[r], &x[k], n, &mag);
+                                CHECKF(memcmp(&got[r], &one, sizeof one) == 0 && close_enough(got[r], want, mag),
+                                       "%s %s gemv n=%lld nr=%lld row %lld act %d fill=%d: %.9g, vec_dot %.9g, scalar %.9g",
+                                       kt->name, tr->name, (long long)n, (long long)nr, (long long)r, k, (int)fill,
+                                       (double)got[r], (double)one, (double)want);
+                                /* the multi-row kernel, with this activation at every position of a group */
+                                for (int nx = k + 1; kt->vec_dot_rows[wt] && nx <= LAIR_VEC_DOT_MAX_ROWS; nx++) {
+                                    float rows_out[LAIR_VEC_DOT_MAX_ROWS];
+                                    kt->vec_dot_rows[wt](n, rows_out, wr, xbuf + 1, xstride, nx);
+                                    CHECKF(memcmp(&rows_out[k], &got[r], sizeof got[r]) == 0,
+                                           "%s %s gemv n=%lld row %lld act %d: %.9g, rows nx=%d %.9g", kt->name, tr->name,
+                                           (long long)n, (long long)r, k, (double)got[r], nx, (double)rows_out[k]);
+                                }
+                            }
+                        }
+                    }
+                }
+            } else {
+                check_fail(__FILE__, __LINE__, "out of memory");
+            }
+            free(wbuf);
+            free(xbuf);
+            for (int r = 0; r < MAX_NR; r++) row_free(&w[r]);
+            for (int k = 0; k < LAIR_VEC_DOT_MAX_ROWS; k++) row_free(&x[k]);
+        }
+    }
+}
+
+TEST(gemv_matches_vec_dot) {
+    for (size_t i = 0; i < NCASES; i++) {
+        check_gemv_format(&cases[i], FILL_QUANTIZED, 3);
+        if (lair_type_traits_of(cases[i].t)->quantized) check_gemv_format(&cases[i], FILL_RANDOM_BYTES, 3);
+        check_gemv_format(&cases[i], FILL_ZERO, 1);
+    }
+}
+
+/* Where a format has several kernels, they agree bit for bit on each
+ * (weight row, activation row) pair, whatever the number of activation rows
+ * (the engine's results must not depend on batch composition). */
+TEST(vec_dot_rows_bitwise) {
+    for (size_t i = 0; i < NCASES; i++) {
+        const fmt_case *fc = &cases[i];
+        const lair_type wt = fc->t, xt = lair_vec_dot_type(wt);
+        const lair_type_traits *tr = lair_type_traits_of(wt);
+        for (int a = 0; a < n_other_isas; a++) {
+            const lair_kernels *kt = other_isas[a];
+            if (!kt->vec_dot_rows[wt] || !kt->gemv[wt]) continue; /* formats that promise it */
+            const int64_t n = (tr->block_size == 32 ? 33 : 9) * tr->block_size;
+            uint64_t xbytes = 0;
+            REQUIRE(lair_type_row_bytes(xt, n, &xbytes));
+            row w, x[LAIR_VEC_DOT_MAX_ROWS];
+            bool ok = row_make(&w, wt, n, FILL_RANDOM_BYTES, fc, 1.0f);
+            for (int k = 0; k < LAIR_VEC_DOT_MAX_ROWS; k++) ok &= row_make(&x[k], xt, n, FILL_QUANTIZED, NULL, 1.0f);
+            unsigned char *xbuf = malloc((size_t)(xbytes * LAIR_VEC_DOT_MAX_ROWS));
+            if (ok && xbuf) {
+                for (int k = 0; k < LAIR_VEC_DOT_MAX_ROWS; k++) memcpy(xbuf + k * xbytes, x[k].data, (size_t)xbytes);
+                for (int nx = 1; nx <= LAIR_VEC_DOT_MAX_ROWS; nx++) {
+                    float out[LAIR_VEC_DOT_MAX_ROWS];
+                    kt->vec_dot_rows[wt](n, out, w.data, xbuf, xbytes, nx);
+                    for (int k = 0; k < nx; k++) {
+                        float one = NAN;
+                        kt->vec_dot[wt](n, &one, w.data, x[k].data);
+                        CHECKF(memcmp(&out[k], &one, sizeof one) == 0, "%s %s rows nx=%d row %d: %.9g, vec_dot %.9g",
+                               kt->name, tr->name, nx, k, (double)out[k], (double)one);
+                    }
+                }
+            } else {
+                check_fail(__FILE__, __LINE__, "out of memory");
+            }
+            free(xbuf);
+            row_free(&w);
+            for (int k = 0; k < LAIR_VEC_DOT_MAX_ROWS; k++) row_free(&x[k]);
+        }
+    }
+}
+
 /* The scalar table has no multi-row kernels; a table's multi-row kernel
  * exists only for a format it has a vec_dot for. */
 TEST(vec_dot_rows_tables) {
@@ -326,6 +457,18 @@ TEST(vec_dot_rows_tables) {
     for (int i = 0; i < n_other_isas; i++)
         for (int t = 0; t < LAIR_TYPE_COUNT; t++)
             CHECKF(!other_isas[i]->vec_dot_rows[t] || other_isas[i]->vec_dot[t], "%s: rows kernel without vec_dot for type %d",
+                   other_isas[i]->name, t);
+}
+
+/* The scalar table has no gemv kernels; a table's gemv kernel exists only
+ * for a format it has a vec_dot for. */
+TEST(gemv_tables) {
+    const lair_kernels *scalar = lair_kernels_for(LAIR_ISA_SCALAR);
+    REQUIRE(scalar);
+    for (int t = 0; t < LAIR_TYPE_COUNT; t++) CHECKF(scalar->gemv[t] == NULL, "scalar gemv kernel for type %d", t);
+    for (int i = 0; i < n_other_isas; i++)
+        for (int t = 0; t < LAIR_TYPE_COUNT; t++)
+            CHECKF(!other_isas[i]->gemv[t] || other_isas[i]->vec_dot[t], "%s: gemv kernel without vec_dot for type %d",
                    other_isas[i]->name, t);
 }
 
@@ -488,6 +631,9 @@ int main(void) {
     RUN(vec_dot_random_byte_rows);
     RUN(vec_dot_zero_rows);
     RUN(vec_dot_rows_match_vec_dot);
+    RUN(gemv_matches_vec_dot);
+    RUN(vec_dot_rows_bitwise);
+    RUN(gemv_tables);
     RUN(vec_dot_rows_tables);
     RUN(axpy_matches_scalar);
     RUN(vec_dot_q8_0_extremes);

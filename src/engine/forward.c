@@ -5,6 +5,7 @@
  * by repeated float multiplication, activations converted to each weight
  * format's partner format before every matrix product). */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -19,7 +20,11 @@ static uint64_t row_bytes(lair_type t, int64_t n) {
 }
 
 /* One matrix product, split by weight rows over the pool's threads.  Each
- * weight row is read once and applied to every token while it is in cache. */
+ * weight row is read once and applied to every token while it is in cache.
+ * Threads take chunks of rows from a shared counter rather than fixed
+ * shares: on a machine whose cores are shared (virtual CPUs, other work) a
+ * thread that runs slowly or not at all for a while does not hold up the
+ * others.  A row's result does not depend on which thread computes it. */
 typedef struct matmul_job {
     const uint8_t *w, *act;
     uint64_t wrow, arow; /* bytes per weight row / converted activation row */
@@ -29,11 +34,17 @@ typedef struct matmul_job {
     int64_t ldy;
     lair_vec_dot_fn dot;
     lair_vec_dot_rows_fn rows; /* several tokens per weight row, or NULL */
+    lair_gemv_fn gemv;         /* several weight rows per pass (one token), or NULL */
+    int64_t chunk;             /* fewest rows per chunk, a multiple of 16 */
+    atomic_llong next;         /* first row of the next chunk to take */
 } matmul_job;
 
-static void matmul_rows(void *arg, int ith, int nth) {
-    const matmul_job *j = arg;
-    int64_t per = (j->n_rows + nth - 1) / nth, r0 = per * ith, r1 = r0 + per < j->n_rows ? r0 + per : j->n_rows;
+/* Rows [r0, r1) for every token. */
+static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1) {
+    if (j->n_tok == 1 && j->gemv) {
+        j->gemv(j->ne0, r1 - r0, &j->y[r0], j->w + (uint64_t)r0 * j->wrow, j->wrow, j->act);
+        return;
+    }
     lair_vec_dot_rows_fn rows = j->n_tok > 1 ? j->rows : NULL;
     if (!rows) {
         for (int64_t r = r0; r < r1; r++) {
@@ -60,6 +71,24 @@ static void matmul_rows(void *arg, int ith, int nth) {
     }
 }
 
+/* Guided self-scheduling: each chunk is a share of the rows still left
+ * (1 / (2 * threads), a multiple of 16 rows, at least j->chunk), so chunks
+ * start large (long sequential reads) and end small (an even finish). */
+static void matmul_rows(void *arg, int ith, int nth) {
+    matmul_job *j = arg;
+    (void)ith;
+    int64_t r0 = atomic_load_explicit(&j->next, memory_order_relaxed);
+    for (;;) {
+        if (r0 >= j->n_rows) return;
+        int64_t size = ((j->n_rows - r0) / (2 * nth)) & ~(int64_t)15;
+        if (size < j->chunk) size = j->chunk;
+        if (!atomic_compare_exchange_weak_explicit(&j->next, &r0, r0 + size, memory_order_relaxed, memory_order_relaxed))
+            continue; /* r0 now holds the current value */
+        matmul_range(j, r0, r0 + size < j->n_rows ? r0 + size : j->n_rows);
+        r0 = atomic_load_explicit(&j->next, memory_order_relaxed);
+    }
+}
+
 /* y[t*ldy + r] = dot(W row r, x[t*ldx ..]) for r < n_rows, t < n_tok.
  * W: n_rows rows of ne0 values of type wt starting at w.  The activations are
  * first converted to the weight format's partner format. */
@@ -68,10 +97,17 @@ static void matmul(lair_context *c, const uint8_t *w, lair_type wt, int64_t ne0,
     lair_type at = lair_vec_dot_type(wt);
     const lair_type_traits *atr = lair_type_traits_of(at);
     matmul_job j = {w, c->act, row_bytes(wt, ne0), row_bytes(at, ne0), ne0, n_rows, n_tok, y, ldy, c->kern->vec_dot[wt],
-                    c->kern->vec_dot_rows[wt]};
+                    c->kern->vec_dot_rows[wt], c->kern->gemv[wt], 16, 0};
+    /* the smallest chunk: about 32 KiB of weight reads per token, 16 to 256
+     * rows, a multiple of 16 (whole gemv groups, and no two threads write
+     * one cache line of y) */
+    uint64_t per_row = j.wrow * (uint64_t)n_tok;
+    j.chunk = per_row ? (int64_t)((32768 / per_row) & ~(uint64_t)15) : 256;
+    j.chunk = j.chunk < 16 ? 16 : j.chunk > 256 ? 256 : j.chunk;
+    atomic_init(&j.next, 0);
     for (int t = 0; t < n_tok; t++) atr->from_float(x + (int64_t)t * ldx, c->act + (uint64_t)t * j.arow, ne0);
     /* small products are not worth waking the other threads for */
-    if (n_rows * ne0 * n_tok < 32768) matmul_rows(&j, 0, 1);
+    if (n_rows * ne0 * n_tok < 32768) matmul_range(&j, 0, n_rows);
     else lair_pool_run(c->pool, matmul_rows, &j);
 }
 

@@ -61,6 +61,7 @@ static const lair_kernels kernels_scalar = {
     },
     {0}, /* no multi-row kernels: the engine calls vec_dot per row */
     {[LAIR_TYPE_F32] = lair_axpy_f32_scalar, [LAIR_TYPE_F16] = lair_axpy_f16_scalar},
+    {0}, /* no gemv kernels: the engine calls vec_dot per row */
 };
 
 #if defined(__x86_64__)
@@ -94,6 +95,13 @@ static const lair_kernels kernels_avx2 = {
         [LAIR_TYPE_Q6_K] = lair_vec_dot_q6_K_rows_avx2,
     },
     {[LAIR_TYPE_F32] = lair_axpy_f32_avx2, [LAIR_TYPE_F16] = lair_axpy_f16_avx2},
+    {
+        /* matrix x vector (decode); the engine calls vec_dot per row for the rest */
+        [LAIR_TYPE_Q4_0] = lair_gemv_q4_0_avx2,
+        [LAIR_TYPE_Q8_0] = lair_gemv_q8_0_avx2,
+        [LAIR_TYPE_Q4_K] = lair_gemv_q4_K_avx2,
+        [LAIR_TYPE_Q6_K] = lair_gemv_q6_K_avx2,
+    },
 };
 
 /* AVX2, FMA and F16C (every AVX2 CPU has F16C, but the kernels use it, so

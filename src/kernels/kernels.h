@@ -26,6 +26,14 @@ typedef void (*lair_vec_dot_fn)(int64_t n, float *s, const void *w, const void *
 #define LAIR_VEC_DOT_MAX_ROWS 4
 typedef void (*lair_vec_dot_rows_fn)(int64_t n, float *s, const void *w, const void *x, uint64_t x_stride, int nx);
 
+/* Matrix x vector (decode): s[r] = dot(w + r * row_stride bytes, x) for
+ * r < nr, the nr weight rows against one activation row.  A kernel computes
+ * several rows per pass over x, so the activation's loads, scales and
+ * horizontal sums are shared.  Results equal vec_dot on each row (and
+ * vec_dot_rows) bit for bit, so a row's value never depends on how rows or
+ * tokens are grouped. */
+typedef void (*lair_gemv_fn)(int64_t n, int64_t nr, float *s, const void *w, uint64_t row_stride, const void *x);
+
 /* y[i] += a * x[i] for i < n, x in its format (attention's weighted sum of
  * V rows read straight from the KV cache). */
 typedef void (*lair_axpy_fn)(int64_t n, float *y, float a, const void *x);
@@ -38,6 +46,7 @@ typedef struct lair_kernels {
     lair_vec_dot_fn vec_dot[LAIR_TYPE_COUNT]; /* by weight format; NULL: unsupported */
     lair_vec_dot_rows_fn vec_dot_rows[LAIR_TYPE_COUNT]; /* NULL: use vec_dot per row */
     lair_axpy_fn axpy[LAIR_TYPE_COUNT];                 /* f32, f16; NULL: decode the row, then add */
+    lair_gemv_fn gemv[LAIR_TYPE_COUNT];                 /* NULL: use vec_dot per row */
 } lair_kernels;
 
 /* The partner activation format of a weight format (LAIR_TYPE_COUNT when

@@ -57,6 +57,12 @@ void lair_vec_dot_q4_0_rows_avx2(int64_t n, float *s, const void *w, const void 
 void lair_vec_dot_q8_0_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
 void lair_vec_dot_q4_K_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
 void lair_vec_dot_q6_K_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx);
+/* Matrix x vector (lair_gemv_fn): s[r] = dot(w + r * ws bytes, x), r < nr;
+ * bit-identical to the vec_dot and multi-row variants of the same format. */
+void lair_gemv_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
+void lair_gemv_q8_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
+void lair_gemv_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
+void lair_gemv_q6_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
 /* y += a * x (x f32 or f16) */
 void lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_avx2(int64_t n, float *y, float a, const void *x);

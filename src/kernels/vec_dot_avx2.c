@@ -265,62 +265,119 @@ static inline __attribute__((always_inline)) AVX2_FN float dot32(int64_t nb, con
     ((dot32_layout){sizeof(blk), offsetof(blk, d), sizeof(block_q8_1), offsetof(block_q8_1, d), true,        \
                     offsetof(blk, m), offsetof(block_q8_1, s)})
 
-/* Q4_0 and Q8_0, two to LAIR_VEC_DOT_MAX_ROWS activation rows (prefill;
- * one row goes to the single-row kernels below).  Both formats give signed
- * weight levels v (Q4_0: u - 8 in -8..7, Q8_0: the stored bytes, which may
- * be -128) and are multiplied as |v| * (y with v's sign): Q8_0 activations
- * never hold -128, so pair sums stay within 2 * 128 * 127 = 32512.  One weight block is unpacked once and
- * applied to every row while it sits in registers; blocks run in pairs with
- * one accumulator each per row (two independent FMA chains, no horizontal
- * sum until the end).  NX is a compile-time constant in every caller, so
- * the row loops unroll and the accumulators stay in registers. */
-static inline __attribute__((always_inline)) AVX2_FN __m256i q4_0_levels(const uint8_t *bw) {
-    return _mm256_sub_epi8(unpack_nibbles16(bw + offsetof(block_q4_0, qs)), _mm256_set1_epi8(8));
+/* ---- Q4_0 and Q8_0 against Q8_0: one exact int32 sum per block ---------------------
+ * Decode streams these formats most, so the three entry points (vec_dot,
+ * vec_dot_rows and gemv) share one float evaluation order and give
+ * bit-identical results for the same weight row and activation row however
+ * rows are grouped: a sequence's logits do not depend on which other
+ * sequences share its batch, or on how the rows are split over threads.
+ *   S_b = the exact integer sum of block b's level products,
+ *   c_b = float(d_w) * float(d_x) of block b, rounded to float,
+ *   A_j = fma(c_b, S_b, A_j) over the blocks b = j (mod 4) in order, from +0,
+ *   dot = (A_0 + A_2) + (A_1 + A_3).
+ * A kernel that pads the last group of four blocks adds c = 0 times S = 0,
+ * which leaves an accumulator unchanged (one that starts at +0 never
+ * becomes -0).  Reducing each block to one integer first is what lets the
+ * float work be shared: gemv converts and scales 8 rows' sums with one
+ * instruction each, the one-weight-row kernels 4 blocks at a time.
+ *
+ * Levels: Q4_0 u - 8 (u in 0..15), Q8_0 the stored bytes (which may be
+ * -128).  The one-weight-row kernels multiply signed levels as |v| * (y with
+ * v's sign): Q8_0 activations never hold -128, so pair sums stay within
+ * 2 * 128 * 127 = 32512.  gemv for Q4_0 multiplies the unsigned u (pairs <=
+ * 2 * 15 * 128 = 3840, two of them added: 7680) and subtracts 8 * sum(y) of
+ * the block once for all rows. */
+
+/* Sums within each 128-bit half of four int32x8 vectors: lanes [a b c d]
+ * of the low half from the low halves, of the high half from the high
+ * ones.  Unpacks and adds: vphaddd costs several times as much on the AMD
+ * cores this was tuned on (about 0.45 per cycle against 2 for unpacks). */
+static inline AVX2_FN __m256i sum4_halves_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b)); /* a02 b02 a13 b13 */
+    __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
+    return _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
 }
 
-static inline __attribute__((always_inline)) AVX2_FN __m256i signed_block_sums(__m256i absv, __m256i v, const uint8_t *bx) {
-    __m256i y = load32(bx + offsetof(block_q8_0, qs));
-    return sum_pairs16(_mm256_maddubs_epi16(absv, _mm256_sign_epi8(y, v)));
+/* Full sums of four int32x8 vectors, as lanes [a b c d]. */
+static inline AVX2_FN __m128i hsum4_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i h = sum4_halves_i32(a, b, c, d);
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
-static inline __attribute__((always_inline)) AVX2_FN void dot32_signed_rows(int64_t nb, float *s, const uint8_t *pw,
-                                                                            const uint8_t *px, uint64_t xs, const int NX,
-                                                                            const bool q4) {
-    const size_t wsize = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
-    const size_t wd = q4 ? offsetof(block_q4_0, d) : offsetof(block_q8_0, d);
-    const size_t xsize = sizeof(block_q8_0), xd = offsetof(block_q8_0, d);
-    __m256 acc0[LAIR_VEC_DOT_MAX_ROWS], acc1[LAIR_VEC_DOT_MAX_ROWS];
-    UNROLL_ROWS
-    for (int k = 0; k < NX; k++) acc0[k] = acc1[k] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const uint8_t *w0 = pw + i * wsize, *w1 = w0 + wsize;
-        __m256i v0 = q4 ? q4_0_levels(w0) : load32(w0 + offsetof(block_q8_0, qs));
-        __m256i v1 = q4 ? q4_0_levels(w1) : load32(w1 + offsetof(block_q8_0, qs));
-        __m256i a0 = _mm256_sign_epi8(v0, v0), a1 = _mm256_sign_epi8(v1, v1);
-        UNROLL_ROWS
-        for (int k = 0; k < NX; k++) {
-            const uint8_t *x0 = px + k * xs + i * xsize, *x1 = x0 + xsize;
-            __m128 d = f16_pair_products(w0 + wd, w1 + wd, x0 + xd, x1 + xd);
-            acc0[k] = _mm256_fmadd_ps(_mm256_broadcastss_ps(d), _mm256_cvtepi32_ps(signed_block_sums(a0, v0, x0)), acc0[k]);
-            acc1[k] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(d)),
-                                      _mm256_cvtepi32_ps(signed_block_sums(a1, v1, x1)), acc1[k]);
-        }
+/* Full sums of 8 int32x8 vectors given as their half sums x = sum4_halves
+ * of vectors 0..3 and y of 4..7: lanes [0 1 2 3 4 5 6 7]. */
+static inline AVX2_FN __m256i sum8_from_halves(__m256i x, __m256i y) {
+    return _mm256_add_epi32(_mm256_blend_epi32(x, y, 0xF0), _mm256_permute2x128_si256(x, y, 0x21));
+}
+
+/* (A_0 + A_2) + (A_1 + A_3) of the four lanes of a. */
+static inline AVX2_FN float acc4_sum(__m128 a) {
+    __m128 h = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+static inline uint64_t pack4_f16(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+    return (uint64_t)a | (uint64_t)b << 16 | (uint64_t)c << 32 | (uint64_t)d << 48;
+}
+
+/* Signed levels of one weight block (see above). */
+static inline __attribute__((always_inline)) AVX2_FN __m256i q80_levels(const uint8_t *bw, const bool q4) {
+    if (q4) return _mm256_sub_epi8(unpack_nibbles16(bw + offsetof(block_q4_0, qs)), _mm256_set1_epi8(8));
+    return load32(bw + offsetof(block_q8_0, qs));
+}
+
+/* One weight row against NX (1..4) activation rows, four blocks at a time:
+ * each weight block is unpacked once for all NX rows; per row the four
+ * block sums are reduced to one vector, scaled and added with one FMA.  M
+ * (1..4) is the number of blocks in the group, a constant in every caller. */
+static inline __attribute__((always_inline)) AVX2_FN void q80_group(const uint8_t *pw, const uint8_t *px, uint64_t xs,
+                                                                     __m128 *acc, const int NX, const bool q4, const int M) {
+    const size_t wsize = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0), xsize = sizeof(block_q8_0);
+    __m256i v[4], a[4];
+    uint16_t dw[4] = {0, 0, 0, 0};
+    _Pragma("GCC unroll 4")
+    for (int j = 0; j < M; j++) {
+        v[j] = q80_levels(pw + j * wsize, q4);
+        a[j] = _mm256_sign_epi8(v[j], v[j]);
+        dw[j] = u16_at(pw + j * wsize);
     }
-    if (i < nb) {
-        const uint8_t *w0 = pw + i * wsize;
-        __m256i v0 = q4 ? q4_0_levels(w0) : load32(w0 + offsetof(block_q8_0, qs));
-        __m256i a0 = _mm256_sign_epi8(v0, v0);
-        float dw = f16_at(w0 + wd);
-        UNROLL_ROWS
-        for (int k = 0; k < NX; k++) {
-            const uint8_t *x0 = px + k * xs + i * xsize;
-            __m256 d = _mm256_set1_ps(dw * f16_at(x0 + xd));
-            acc0[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(signed_block_sums(a0, v0, x0)), acc0[k]);
+    __m128 cw = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)pack4_f16(dw[0], dw[1], dw[2], dw[3])));
+    UNROLL_ROWS
+    for (int k = 0; k < NX; k++) {
+        const uint8_t *bx = px + k * xs;
+        __m256i p[4];
+        uint16_t dx[4] = {0, 0, 0, 0};
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < 4; j++) {
+            if (j < M) {
+                __m256i y = load32(bx + j * xsize + offsetof(block_q8_0, qs));
+                p[j] = sum_pairs16(_mm256_maddubs_epi16(a[j], _mm256_sign_epi8(y, v[j])));
+                dx[j] = u16_at(bx + j * xsize);
+            } else {
+                p[j] = _mm256_setzero_si256();
+            }
         }
+        __m128 c = _mm_mul_ps(cw, _mm_cvtph_ps(_mm_cvtsi64_si128((long long)pack4_f16(dx[0], dx[1], dx[2], dx[3]))));
+        acc[k] = _mm_fmadd_ps(c, _mm_cvtepi32_ps(hsum4_i32(p[0], p[1], p[2], p[3])), acc[k]);
+    }
+}
+
+static inline __attribute__((always_inline)) AVX2_FN void q80_rows(int64_t nb, float *s, const uint8_t *pw, const uint8_t *px,
+                                                                    uint64_t xs, const int NX, const bool q4) {
+    const size_t wsize = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0), xsize = sizeof(block_q8_0);
+    __m128 acc[LAIR_VEC_DOT_MAX_ROWS];
+    UNROLL_ROWS
+    for (int k = 0; k < NX; k++) acc[k] = _mm_setzero_ps();
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) q80_group(pw + b * wsize, px + b * xsize, xs, acc, NX, q4, 4);
+    switch (nb - b) {
+    case 1: q80_group(pw + b * wsize, px + b * xsize, xs, acc, NX, q4, 1); break;
+    case 2: q80_group(pw + b * wsize, px + b * xsize, xs, acc, NX, q4, 2); break;
+    case 3: q80_group(pw + b * wsize, px + b * xsize, xs, acc, NX, q4, 3); break;
+    default: break;
     }
     UNROLL_ROWS
-    for (int k = 0; k < NX; k++) s[k] = hsum_ps(_mm256_add_ps(acc0[k], acc1[k]));
+    for (int k = 0; k < NX; k++) s[k] = acc4_sum(acc[k]);
 }
 
 /* The rows entry points: one instance per row count. */
@@ -332,36 +389,158 @@ static inline __attribute__((always_inline)) AVX2_FN void dot32_signed_rows(int6
     default: body4; break;                         \
     }
 
-/* Single rows (decode) use dot32 with the block functions below: for one
- * row, Q4_0's unsigned levels with the offset subtracted (dot_u8_off) measured
- * a little faster than the signed form, which wins once the unpacked block is
- * shared by several rows. */
-static inline AVX2_FN __m256i q4_0_sums(const uint8_t *bw, const uint8_t *bx) {
-    return dot_u8_off(unpack_nibbles16(bw + offsetof(block_q4_0, qs)), load32(bx + offsetof(block_q8_0, qs)), 8);
-}
-
 void AVX2_FN lair_vec_dot_q4_0_avx2(int64_t n, float *s, const void *w, const void *x) {
-    *s = dot32(n / QK4_0, w, x, Q8_0_LAYOUT(block_q4_0), q4_0_sums);
+    q80_rows(n / QK4_0, s, w, x, 0, 1, true);
 }
 
 void AVX2_FN lair_vec_dot_q4_0_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx) {
-    ROWS_DISPATCH(lair_vec_dot_q4_0_avx2(n, s, w, x), dot32_signed_rows(n / QK4_0, s, w, x, xs, 2, true),
-                  dot32_signed_rows(n / QK4_0, s, w, x, xs, 3, true), dot32_signed_rows(n / QK4_0, s, w, x, xs, 4, true))
-}
-
-/* Q8_0: signed x signed; weights may hold -128 (a side of dot_i8), Q8_0
- * activations never do. */
-static inline AVX2_FN __m256i q8_0_sums(const uint8_t *bw, const uint8_t *bx) {
-    return dot_i8(load32(bw + offsetof(block_q8_0, qs)), load32(bx + offsetof(block_q8_0, qs)));
+    ROWS_DISPATCH(q80_rows(n / QK4_0, s, w, x, xs, 1, true), q80_rows(n / QK4_0, s, w, x, xs, 2, true),
+                  q80_rows(n / QK4_0, s, w, x, xs, 3, true), q80_rows(n / QK4_0, s, w, x, xs, 4, true))
 }
 
 void AVX2_FN lair_vec_dot_q8_0_avx2(int64_t n, float *s, const void *w, const void *x) {
-    *s = dot32(n / QK8_0, w, x, Q8_0_LAYOUT(block_q8_0), q8_0_sums);
+    q80_rows(n / QK8_0, s, w, x, 0, 1, false);
 }
 
 void AVX2_FN lair_vec_dot_q8_0_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx) {
-    ROWS_DISPATCH(lair_vec_dot_q8_0_avx2(n, s, w, x), dot32_signed_rows(n / QK8_0, s, w, x, xs, 2, false),
-                  dot32_signed_rows(n / QK8_0, s, w, x, xs, 3, false), dot32_signed_rows(n / QK8_0, s, w, x, xs, 4, false))
+    ROWS_DISPATCH(q80_rows(n / QK8_0, s, w, x, xs, 1, false), q80_rows(n / QK8_0, s, w, x, xs, 2, false),
+                  q80_rows(n / QK8_0, s, w, x, xs, 3, false), q80_rows(n / QK8_0, s, w, x, xs, 4, false))
+}
+
+/* gemv: 8 weight rows per pass over the activation row.  Per block the 8
+ * rows' sums are reduced to one vector (lanes = rows), then converted,
+ * scaled and accumulated with one instruction each; the activation's
+ * per-block scale (and for Q4_0 its offset term 8 * sum(y)) is prepared
+ * once per call.  Rows left over (nr % 8) and rows longer than
+ * GEMV_MAX_BLOCKS blocks use vec_dot, which gives the same bits. */
+#define GEMV_MAX_BLOCKS 2048
+
+/* dx[b] = float(d) and (Q4_0) ysum8[b] = 8 * sum(qs) of every activation block. */
+static inline __attribute__((always_inline)) AVX2_FN void q80_act_prep(int64_t nb, const uint8_t *px, float *dx,
+                                                                        int32_t *ysum8, const bool q4) {
+    const size_t xsize = sizeof(block_q8_0);
+    for (int64_t b = 0; b < nb; b++) dx[b] = f16_at(px + b * xsize);
+    if (!q4) return;
+    const __m256i one8 = _mm256_set1_epi8(1);
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        __m256i p[4];
+        for (int j = 0; j < 4; j++) p[j] = sum_pairs16(_mm256_maddubs_epi16(one8, load32(px + (b + j) * xsize + offsetof(block_q8_0, qs))));
+        _mm_storeu_si128((__m128i *)(void *)(ysum8 + b), _mm_slli_epi32(hsum4_i32(p[0], p[1], p[2], p[3]), 3));
+    }
+    for (; b < nb; b++) {
+        const int8_t *q = (const int8_t *)(const void *)(px + b * xsize + offsetof(block_q8_0, qs));
+        int32_t t = 0;
+        for (int j = 0; j < 32; j++) t += q[j];
+        ysum8[b] = 8 * t;
+    }
+}
+
+/* Q4_0, rows r and r + 4 of the pass in the two 128-bit lanes: unsigned
+ * levels, low nibbles against y[0..15], high nibbles against y[16..31]
+ * (both in both lanes); 4 int32 partial sums per row.  The second row is
+ * broadcast and blended in (any vector port) rather than inserted (one
+ * shuffle port). */
+static inline AVX2_FN __m256i q4_0_pair_sums(const uint8_t *qa, const uint8_t *qb, __m256i ylo, __m256i yhi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i v = _mm256_blend_epi32(_mm256_castsi128_si256(load16(qa)), _mm256_broadcastsi128_si256(load16(qb)), 0xF0);
+    __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    return sum_pairs16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, ylo), _mm256_maddubs_epi16(hi, yhi)));
+}
+
+/* Q8_0, one row: 8 partial sums. */
+static inline AVX2_FN __m256i q8_0_row_sums(const uint8_t *qw, __m256i y) {
+    __m256i v = load32(qw);
+    return sum_pairs16(_mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(y, v)));
+}
+
+/* The f16 scales of block b of the 8 rows as floats (row order).  They
+ * are packed in general registers (the empty asm keeps the compiler from
+ * moving the shifts to the vector unit, the bottleneck of these loops). */
+static inline AVX2_FN __m256 scales8(const uint8_t *p, uint64_t ws) {
+    uint64_t lo = pack4_f16(u16_at(p), u16_at(p + ws), u16_at(p + 2 * ws), u16_at(p + 3 * ws));
+    p += 4 * ws;
+    uint64_t hi = pack4_f16(u16_at(p), u16_at(p + ws), u16_at(p + 2 * ws), u16_at(p + 3 * ws));
+    __asm__("" : "+r"(lo), "+r"(hi));
+    return _mm256_cvtph_ps(_mm_insert_epi64(_mm_cvtsi64_si128((long long)lo), (long long)hi, 1));
+}
+
+/* One block of 8 rows (the pass starts at pw; block b at bw = pw + b * wsize). */
+static inline __attribute__((always_inline)) AVX2_FN __m256 q80_gemv_block(const uint8_t *bw, uint64_t ws, const uint8_t *bx,
+                                                                           float dx, int32_t ysum8, __m256 acc, const bool q4) {
+    __m256i sum;
+    if (q4) {
+        const uint8_t *q = bw + offsetof(block_q4_0, qs);
+        __m256i ylo = _mm256_broadcastsi128_si256(load16(bx + offsetof(block_q8_0, qs)));
+        __m256i yhi = _mm256_broadcastsi128_si256(load16(bx + offsetof(block_q8_0, qs) + 16));
+        __m256i p0 = q4_0_pair_sums(q, q + 4 * ws, ylo, yhi);
+        __m256i p1 = q4_0_pair_sums(q + ws, q + 5 * ws, ylo, yhi);
+        __m256i p2 = q4_0_pair_sums(q + 2 * ws, q + 6 * ws, ylo, yhi);
+        __m256i p3 = q4_0_pair_sums(q + 3 * ws, q + 7 * ws, ylo, yhi);
+        /* lanes: rows 0..3 (low halves), 4..7 (high halves) */
+        sum = sum4_halves_i32(p0, p1, p2, p3);
+        sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(ysum8));
+    } else {
+        const uint8_t *q = bw + offsetof(block_q8_0, qs);
+        __m256i y = load32(bx + offsetof(block_q8_0, qs));
+        __m256i h0 = sum4_halves_i32(q8_0_row_sums(q, y), q8_0_row_sums(q + ws, y), q8_0_row_sums(q + 2 * ws, y),
+                                     q8_0_row_sums(q + 3 * ws, y));
+        q += 4 * ws;
+        __m256i h1 = sum4_halves_i32(q8_0_row_sums(q, y), q8_0_row_sums(q + ws, y), q8_0_row_sums(q + 2 * ws, y),
+                                     q8_0_row_sums(q + 3 * ws, y));
+        sum = sum8_from_halves(h0, h1);
+    }
+    __m256 c = _mm256_mul_ps(scales8(bw, ws), _mm256_set1_ps(dx));
+    return _mm256_fmadd_ps(c, _mm256_cvtepi32_ps(sum), acc);
+}
+
+static inline __attribute__((always_inline)) AVX2_FN void q80_gemv(int64_t n, int64_t nr, float *s, const uint8_t *pw,
+                                                                    uint64_t ws, const uint8_t *px, const bool q4) {
+    const size_t wsize = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0), xsize = sizeof(block_q8_0);
+    const int64_t nb = n / 32;
+    int64_t r = 0;
+    if (nb <= GEMV_MAX_BLOCKS) {
+        float dx[GEMV_MAX_BLOCKS];
+        int32_t ysum8[GEMV_MAX_BLOCKS];
+        q80_act_prep(nb, px, dx, ysum8, q4);
+        /* The 8 rows of a pass are 8 interleaved streams, which the
+         * hardware prefetchers follow poorly; the next pass's rows (one
+         * contiguous range) are prefetched in order instead, spread over
+         * this pass's steps of 4 blocks (a fixed number of lines per step,
+         * a little more than the step's share, into L2). */
+        const int pf_lines = q4 ? 10 : 18; /* 8 rows x 4 blocks: 576 or 1088 bytes */
+        const uint64_t pf_step = nb >= 4 ? 32 * ws / (uint64_t)nb : 0;
+        for (; r + 8 <= nr; r += 8) {
+            const uint8_t *w0 = pw + (uint64_t)r * ws;
+            uintptr_t pf = (uintptr_t)(w0 + 8 * ws), pf_end = r + 16 <= nr ? pf + 8 * ws : pf;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            int64_t b = 0;
+            for (; b + 4 <= nb; b += 4) {
+                if (pf < pf_end) {
+                    for (int l = 0; l < pf_lines; l++) _mm_prefetch((const char *)(pf + 64 * (uintptr_t)l), _MM_HINT_T1);
+                    pf += pf_step;
+                }
+                const uint8_t *bw = w0 + b * wsize, *bx = px + b * xsize;
+                a0 = q80_gemv_block(bw, ws, bx, dx[b], ysum8[b], a0, q4);
+                a1 = q80_gemv_block(bw + wsize, ws, bx + xsize, dx[b + 1], ysum8[b + 1], a1, q4);
+                a2 = q80_gemv_block(bw + 2 * wsize, ws, bx + 2 * xsize, dx[b + 2], ysum8[b + 2], a2, q4);
+                a3 = q80_gemv_block(bw + 3 * wsize, ws, bx + 3 * xsize, dx[b + 3], ysum8[b + 3], a3, q4);
+            }
+            if (b < nb) a0 = q80_gemv_block(w0 + b * wsize, ws, px + b * xsize, dx[b], ysum8[b], a0, q4);
+            if (b + 1 < nb) a1 = q80_gemv_block(w0 + (b + 1) * wsize, ws, px + (b + 1) * xsize, dx[b + 1], ysum8[b + 1], a1, q4);
+            if (b + 2 < nb) a2 = q80_gemv_block(w0 + (b + 2) * wsize, ws, px + (b + 2) * xsize, dx[b + 2], ysum8[b + 2], a2, q4);
+            _mm256_storeu_ps(s + r, _mm256_add_ps(_mm256_add_ps(a0, a2), _mm256_add_ps(a1, a3)));
+        }
+    }
+    for (; r < nr; r++) q80_rows(nb, s + r, pw + (uint64_t)r * ws, px, 0, 1, q4);
+}
+
+void AVX2_FN lair_gemv_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x) {
+    q80_gemv(n, nr, s, w, ws, x, true);
+}
+
+void AVX2_FN lair_gemv_q8_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x) {
+    q80_gemv(n, nr, s, w, ws, x, false);
 }
 
 /* Q5_0: levels (lo | bit << 4) - 16. */
@@ -536,32 +715,6 @@ static inline AVX2_FN __m256i k4_prepare(const uint8_t *bw_scales, const uint8_t
     return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
 }
 
-/* Q4_K, chunk c (qs bytes 32c..): sub-block 2c in the low nibbles, 2c+1 in
- * the high ones.  maddubs pairs <= 2 * 15 * 128; madd with scales <= 63. */
-static inline AVX2_FN __m256i q4k_chunk(const uint8_t *qs, const uint8_t *yq, __m256i sc, int c) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256i q = load32(qs + 32 * c);
-    __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), load32(yq + 64 * c));
-    __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), load32(yq + 64 * c + 32));
-    return _mm256_add_epi32(_mm256_madd_epi16(p0, bcast_i16(sc, 2 * c)), _mm256_madd_epi16(p1, bcast_i16(sc, 2 * c + 1)));
-}
-
-void AVX2_FN lair_vec_dot_q4_K_avx2(int64_t n, float *s, const void *w, const void *x) {
-    const uint8_t *pw = w, *px = x;
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        const uint8_t *bw = pw + i * sizeof(block_q4_K), *bx = px + i * sizeof(block_q8_K);
-        const uint8_t *qs = bw + offsetof(block_q4_K, qs), *yq = bx + Q8K_QS;
-        float dy = f32_at(bx + Q8K_D);
-        __m256i sc = k4_prepare(bw + offsetof(block_q4_K, scales), bx, dy * f16_at(bw + offsetof(block_q4_K, dmin)), &accm);
-        __m256i s01 = _mm256_add_epi32(q4k_chunk(qs, yq, sc, 0), q4k_chunk(qs, yq, sc, 1));
-        __m256i s23 = _mm256_add_epi32(q4k_chunk(qs, yq, sc, 2), q4k_chunk(qs, yq, sc, 3));
-        __m256 d = _mm256_set1_ps(dy * f16_at(bw + offsetof(block_q4_K, d)));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(s01, s23)), acc);
-    }
-    *s = hsum_ps(acc) - hsum_ps(accm);
-}
-
 /* Q5_K, chunk c: as Q4_K plus bit j of qh[l] as bit 4 of element 32j + l
  * (j = 2c for the low nibbles, 2c + 1 for the high ones).  maddubs pairs
  * <= 2 * 31 * 128; madd with scales <= 63. */
@@ -595,51 +748,6 @@ void AVX2_FN lair_vec_dot_q5_K_avx2(int64_t n, float *s, const void *w, const vo
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(s01, s23)), acc);
     }
     *s = hsum_ps(acc) - hsum_ps(accm);
-}
-
-/* Q6_K, half h (128 elements): ql bytes 64h.. (two 32-byte loads), qh
- * bytes 32h..; group k (elements 128h + 32k + l) is nibble k/2 of
- * ql[64h + 32(k%2) + l] with bits 2k..2k+1 of qh[32h + l] on top, sub-blocks
- * 8h + 2k and 8h + 2k + 1.  u in 0..63: maddubs pairs <= 2 * 63 * 128 =
- * 16128; madd with |scale| <= 128. */
-static inline AVX2_FN __m256i q6k_half(const uint8_t *bw, const uint8_t *yq, __m128i sc, int h) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
-    __m256i ql0 = load32(bw + offsetof(block_q6_K, ql) + 64 * h);
-    __m256i ql1 = load32(bw + offsetof(block_q6_K, ql) + 64 * h + 32);
-    __m256i qh = load32(bw + offsetof(block_q6_K, qh) + 32 * h);
-    /* bits 2k..2k+1 of qh moved to bits 4..5 (the masks drop what the
-     * 16-bit shifts carry across bytes) */
-    __m256i u0 = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2));
-    __m256i u1 = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2));
-    __m256i u2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m2));
-    __m256i u3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2));
-    const uint8_t *y = yq + 128 * h;
-    __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(u0, load32(y)), scale_pair_i16(sc, 8 * h));
-    __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(u1, load32(y + 32)), scale_pair_i16(sc, 8 * h + 2));
-    __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(u2, load32(y + 64)), scale_pair_i16(sc, 8 * h + 4));
-    __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(u3, load32(y + 96)), scale_pair_i16(sc, 8 * h + 6));
-    return _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3));
-}
-
-/* Q6_K: levels u - 32. */
-void AVX2_FN lair_vec_dot_q6_K_avx2(int64_t n, float *s, const void *w, const void *x) {
-    const uint8_t *pw = w, *px = x;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        const uint8_t *bw = pw + i * sizeof(block_q6_K), *bx = px + i * sizeof(block_q8_K);
-        /* prefetch the weight stream 1 KiB ahead (4 lines per 210-byte
-         * super-block): measured +20-25% out of cache with 2 threads (AMD EPYC) */
-        for (int l = 0; l < 4; l++) _mm_prefetch((const char *)bw + 1024 + 64 * l, _MM_HINT_T0);
-        const uint8_t *yq = bx + Q8K_QS;
-        __m128i sc = load16(bw + offsetof(block_q6_K, scales));
-        /* offset: sums -= 32 * sum_sub scale * bsum */
-        __m256i off = _mm256_madd_epi16(load32(bx + Q8K_BSUMS), _mm256_cvtepi8_epi16(sc));
-        __m256i sumi = _mm256_add_epi32(q6k_half(bw, yq, sc, 0), q6k_half(bw, yq, sc, 1));
-        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(off, 5));
-        __m256 d = _mm256_set1_ps(f32_at(bx + Q8K_D) * f16_at(bw + offsetof(block_q6_K, d)));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
-    }
-    *s = hsum_ps(acc);
 }
 
 /* IQ4_XS, sub-blocks ib and ib + 1 (even ib): levels at qs + 16ib in IQ4_NL
@@ -680,13 +788,27 @@ void AVX2_FN lair_vec_dot_iq4_xs_avx2(int64_t n, float *s, const void *w, const 
     *s = hsum_ps(acc);
 }
 
-/* ---- multi-row K-quant kernels -------------------------------------------------------
- * As the single-row Q4_K / Q6_K kernels above, but each unpacked group of
- * 32 weight levels and its sub-block scales are applied to all NX
- * activation rows before the next group is unpacked.  The int32 sums of one
- * super-block are kept per row and scaled once; Q4_K's min term goes into
- * the same float accumulator (only the float summation order differs). */
+/* ---- Q4_K and Q6_K: one kernel for 1 to LAIR_VEC_DOT_MAX_ROWS activation rows ----
+ * vec_dot is the one-row instance of the multi-row kernel, so a weight row
+ * gives the same bits against an activation row whether the engine
+ * multiplies it alone (decode) or beside other tokens (batches, prefill).
+ * Each unpacked group of 32 weight levels and its sub-block scales are
+ * applied to all NX activation rows before the next group is unpacked; the
+ * int32 sums of a super-block are kept per row and scaled once per
+ * super-block (Q4_K's min term goes into the same float accumulator).  NX
+ * is a constant in every instance.  With one row the weight stream is
+ * prefetched 2 KiB ahead (measured +20-30% out of cache on AMD EPYC). */
 
+/* Q4_K: scales and mins as 8 bytes each (see k4_scales_mins). */
+static inline void k4_scales_mins_u64(const uint8_t *p, uint64_t *sc, uint64_t *mn) {
+    const uint32_t lo6 = 0x3F3F3F3Fu, lo4 = 0x0F0F0F0Fu, hi2 = 0x03030303u;
+    uint32_t a0 = u32_at(p), a1 = u32_at(p + 4), a2 = u32_at(p + 8);
+    uint64_t sc_hi = (a2 & lo4) | (((a0 >> 6) & hi2) << 4), m_hi = ((a2 >> 4) & lo4) | (((a1 >> 6) & hi2) << 4);
+    *sc = (a0 & lo6) | sc_hi << 32;
+    *mn = (a1 & lo6) | m_hi << 32;
+}
+
+/* Q4_K levels 0..15 (pairs <= 2 * 15 * 128; scales <= 63). */
 static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows(int64_t nb, float *s, const uint8_t *pw, const uint8_t *px,
                                                                     uint64_t xs, const int NX) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -696,30 +818,31 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows(int64_t nb, 
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *bw = pw + i * sizeof(block_q4_K), *qs = bw + offsetof(block_q4_K, qs);
         const uint8_t *bx = px + i * sizeof(block_q8_K);
-        __m128i sm = k4_scales_mins(bw + offsetof(block_q4_K, scales));
-        __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+        if (NX == 1)
+            for (int l = 0; l < 3; l++) _mm_prefetch((const char *)bw + 2048 + 64 * l, _MM_HINT_T0);
+        uint64_t sc8, mn8;
+        k4_scales_mins_u64(bw + offsetof(block_q4_K, scales), &sc8, &mn8);
+        __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
         __m256i sumi[LAIR_VEC_DOT_MAX_ROWS];
         UNROLL_ROWS
         for (int k = 0; k < NX; k++) sumi[k] = _mm256_setzero_si256();
         _Pragma("GCC unroll 4")
         for (int c = 0; c < 4; c++) {
             __m256i q = load32(qs + 32 * c);
-            /* sub-block 2c: low nibbles; 2c + 1: high nibbles (pairs <= 2 * 15 * 128, scales <= 63) */
+            /* sub-block 2c: low nibbles; 2c + 1: high nibbles */
             __m256i lo = _mm256_and_si256(q, m4), slo = bcast_i16(sc, 2 * c);
-            UNROLL_ROWS
-            for (int k = 0; k < NX; k++) {
-                __m256i p = _mm256_maddubs_epi16(lo, load32(bx + k * xs + Q8K_QS + 64 * c));
-                sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(p, slo));
-            }
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), shi = bcast_i16(sc, 2 * c + 1);
             UNROLL_ROWS
             for (int k = 0; k < NX; k++) {
-                __m256i p = _mm256_maddubs_epi16(hi, load32(bx + k * xs + Q8K_QS + 64 * c + 32));
-                sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(p, shi));
+                const uint8_t *y = bx + k * xs + Q8K_QS + 64 * c;
+                __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(y)), slo);
+                __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load32(y + 32)), shi);
+                sumi[k] = _mm256_add_epi32(sumi[k], _mm256_add_epi32(p0, p1));
             }
         }
         /* mins m_j duplicated to lanes 2j, 2j+1 meet bsums 2j, 2j+1 */
-        __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+        __m128i m = _mm_cvtsi64_si128((long long)mn8);
+        __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
         float d = f16_at(bw + offsetof(block_q4_K, d)), dmin = f16_at(bw + offsetof(block_q4_K, dmin));
         UNROLL_ROWS
         for (int k = 0; k < NX; k++) {
@@ -734,22 +857,42 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows(int64_t nb, 
     for (int k = 0; k < NX; k++) s[k] = hsum_ps(acc[k]);
 }
 
+void AVX2_FN lair_vec_dot_q4_K_avx2(int64_t n, float *s, const void *w, const void *x) { q4_K_rows(n / QK_K, s, w, x, 0, 1); }
+
+/* gemv: rows one after another (each a sequential stream the prefetch
+ * follows), without a call per row. */
+void AVX2_FN lair_gemv_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x) {
+    for (int64_t r = 0; r < nr; r++) q4_K_rows(n / QK_K, s + r, (const uint8_t *)w + (uint64_t)r * ws, x, 0, 1);
+}
+
 void AVX2_FN lair_vec_dot_q4_K_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx) {
-    ROWS_DISPATCH(lair_vec_dot_q4_K_avx2(n, s, w, x), q4_K_rows(n / QK_K, s, w, x, xs, 2),
+    ROWS_DISPATCH(q4_K_rows(n / QK_K, s, w, x, xs, 1), q4_K_rows(n / QK_K, s, w, x, xs, 2),
                   q4_K_rows(n / QK_K, s, w, x, xs, 3), q4_K_rows(n / QK_K, s, w, x, xs, 4))
 }
 
-/* Q6_K: the layout of q6k_half; levels u - 32, u in 0..63 (pairs <= 2 * 63
- * * 128 = 16128; madd with |scale| <= 128). */
+/* Q6_K, half h (128 elements): ql bytes 64h.. (two 32-byte loads), qh bytes
+ * 32h..; group g (elements 128h + 32g + l) is nibble g/2 of
+ * ql[64h + 32(g%2) + l] with bits 2g..2g+1 of qh[32h + l] on top, sub-blocks
+ * 8h + 2g (l < 16, the low 128-bit lane) and 8h + 2g + 1 (the high lane).
+ * Levels u - 32 with u in 0..63 (pairs <= 2 * 63 * 128 = 16128; madd with
+ * |scale| <= 128).  The scale pair of a group comes from one in-lane
+ * shuffle of sc_h, which holds scales 8h..8h+7 in its low lane and
+ * 8h+1..8h+8 in its high lane as int16. */
 static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows(int64_t nb, float *s, const uint8_t *pw, const uint8_t *px,
                                                                     uint64_t xs, const int NX) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    const __m128i lanes0 = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 5, 6, 7, 8);
+    const __m128i lanes1 = _mm_setr_epi8(8, 9, 10, 11, 12, 13, 14, 15, 9, 10, 11, 12, 13, 14, 15, 15);
     __m256 acc[LAIR_VEC_DOT_MAX_ROWS];
     UNROLL_ROWS
     for (int k = 0; k < NX; k++) acc[k] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *bw = pw + i * sizeof(block_q6_K), *bx = px + i * sizeof(block_q8_K);
+        if (NX == 1)
+            for (int l = 0; l < 4; l++) _mm_prefetch((const char *)bw + 2048 + 64 * l, _MM_HINT_T0);
         __m128i sc = load16(bw + offsetof(block_q6_K, scales));
+        const __m256i sch[2] = {_mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, lanes0)),
+                                _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, lanes1))};
         __m256i sumi[LAIR_VEC_DOT_MAX_ROWS];
         UNROLL_ROWS
         for (int k = 0; k < NX; k++) sumi[k] = _mm256_setzero_si256();
@@ -760,7 +903,8 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows(int64_t nb, 
             __m256i qh = load32(bw + offsetof(block_q6_K, qh) + 32 * h);
             _Pragma("GCC unroll 4")
             for (int g = 0; g < 4; g++) {
-                /* group g: nibble g/2 of ql(g%2), bits 2g..2g+1 of qh to bits 4..5 */
+                /* group g: nibble g/2 of ql(g%2), bits 2g..2g+1 of qh to bits 4..5
+                 * (the masks drop what the 16-bit shifts carry across bytes) */
                 __m256i ql = g % 2 ? ql1 : ql0;
                 __m256i lo = g / 2 ? _mm256_srli_epi16(ql, 4) : ql;
                 __m256i hb = g == 0 ? _mm256_slli_epi16(qh, 4)
@@ -768,7 +912,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows(int64_t nb, 
                              : g == 2 ? qh
                                       : _mm256_srli_epi16(qh, 2);
                 __m256i u = _mm256_or_si256(_mm256_and_si256(lo, m4), _mm256_and_si256(hb, m2));
-                __m256i sg = scale_pair_i16(sc, 8 * h + 2 * g);
+                __m256i sg = _mm256_shuffle_epi8(sch[h], _mm256_set1_epi16((short)((4 * g + 1) << 8 | 4 * g)));
                 UNROLL_ROWS
                 for (int k = 0; k < NX; k++) {
                     __m256i p = _mm256_maddubs_epi16(u, load32(bx + k * xs + Q8K_QS + 128 * h + 32 * g));
@@ -791,8 +935,14 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows(int64_t nb, 
     for (int k = 0; k < NX; k++) s[k] = hsum_ps(acc[k]);
 }
 
+void AVX2_FN lair_vec_dot_q6_K_avx2(int64_t n, float *s, const void *w, const void *x) { q6_K_rows(n / QK_K, s, w, x, 0, 1); }
+
+void AVX2_FN lair_gemv_q6_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x) {
+    for (int64_t r = 0; r < nr; r++) q6_K_rows(n / QK_K, s + r, (const uint8_t *)w + (uint64_t)r * ws, x, 0, 1);
+}
+
 void AVX2_FN lair_vec_dot_q6_K_rows_avx2(int64_t n, float *s, const void *w, const void *x, uint64_t xs, int nx) {
-    ROWS_DISPATCH(lair_vec_dot_q6_K_avx2(n, s, w, x), q6_K_rows(n / QK_K, s, w, x, xs, 2),
+    ROWS_DISPATCH(q6_K_rows(n / QK_K, s, w, x, xs, 1), q6_K_rows(n / QK_K, s, w, x, xs, 2),
                   q6_K_rows(n / QK_K, s, w, x, xs, 3), q6_K_rows(n / QK_K, s, w, x, xs, 4))
 }
 
