@@ -36,7 +36,7 @@ typedef struct matmul_job {
     lair_vec_dot_rows_fn rows; /* several tokens per weight row, or NULL */
     lair_gemv_fn gemv;         /* several weight rows per pass (one token), or NULL */
     int64_t chunk;             /* fewest rows per chunk, a multiple of 16 */
-    atomic_llong next;         /* first row of the next chunk to take */
+    _Atomic int64_t next;      /* first row of the next chunk to take */
 } matmul_job;
 
 /* Rows [r0, r1) for every token. */
