@@ -67,7 +67,7 @@ else
   wait_for() { # PATTERN: until the pane shows it (10 s)
     i=0
     while [ $i -lt 100 ]; do
-      tmux capture-pane -p -t "$s" -S -200 >"$T/pane" 2>/dev/null
+      tmux capture-pane -p -J -t "$s" -S -200 >"$T/pane" 2>/dev/null
       grep -q -- "$1" "$T/pane" && return 0
       sleep 0.1; i=$((i + 1))
     done
