@@ -28,6 +28,12 @@ if "$LAIR" run -m "$T/m.gguf" -p "こんにちは" -n 24 --seed 7 -t 1 >"$T/r1" 
 else fail run_deterministic "$(head -c 300 "$T/e1")"; fi
 "$LAIR" run -m "$T/m.gguf" -p "x" -n 24 --seed 8 -t 1 >"$T/r3" 2>/dev/null
 cmp -s "$T/r1" "$T/r3" && fail run_seed_matters "different seeds gave the same text" || ok run_seed_matters
+# --ignore-eos: seed 2 samples the end-of-generation token after 20 tokens;
+# with the flag the same run goes on to the length limit
+"$LAIR" run -m "$T/m.gguf" -p "x" -n 200 --seed 2 -t 1 >/dev/null 2>"$T/e4"
+"$LAIR" run -m "$T/m.gguf" -p "x" -n 200 --seed 2 -t 1 --ignore-eos >/dev/null 2>"$T/e5"
+grep -q 'stop: end of generation' "$T/e4" && grep -q '200 tokens in .*stop: length limit' "$T/e5" &&
+  ok run_ignore_eos || fail run_ignore_eos "$(tail -c 200 "$T/e4") / $(tail -c 200 "$T/e5")"
 expect_fail run_nan_temperature "finite number" "$LAIR" run -m "$T/m.gguf" -p x --temp nan
 expect_fail run_bad_top_p "top_p" "$LAIR" run -m "$T/m.gguf" -p x --top-p 1.5
 long=$(python3 -c "print('word ' * 400)")
@@ -63,7 +69,7 @@ if ! command -v tmux >/dev/null 2>&1; then
 else
   s="lairtest$$"
   tmux -f /dev/null new-session -d -s "$s" -x 160 -y 40 \
-    "LANG=C.UTF-8 $LAIR chat -m $T/m.gguf --seed 3 -t 1 --ctx 32768 --system 'あなたは親切です。'; echo CHAT-EXITED \$?; sleep 30"
+    "LANG=C.UTF-8 $LAIR chat -m $T/m.gguf --seed 3 -t 1 --ctx 32768 --ignore-eos --system 'あなたは親切です。'; echo CHAT-EXITED \$?; sleep 30"
   wait_for() { # PATTERN: until the pane shows it (10 s)
     i=0
     while [ $i -lt 100 ]; do
@@ -78,7 +84,8 @@ else
   }
   step chat_starts "Ctrl-D to leave"
   tmux send-keys -t "$s" "東京の天気は？" Enter
-  sleep 1 # the answer is being written (a 32k-token context takes tens of seconds to fill)
+  sleep 1 # the answer is being written (a 32k-token context takes tens of seconds to fill;
+          # --ignore-eos: a random model's answer must not end by itself)
   # Ctrl-C, again if a loaded machine had not started the answer yet (then the
   # first one only cancels the input line, as it should)
   for try in 1 2 3; do

@@ -52,5 +52,6 @@ int gen_cli_session(const char *cmd, session_opts *o) {
     }
     p.seed = g_gen.seed;
     o->sampling = p;
+    o->ignore_eos = g_gen.ignore_eos;
     return 0;
 }

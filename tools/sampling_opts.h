@@ -12,7 +12,7 @@ typedef struct gen_cli {
     const char *model, *kv_type, *chain;
     int n_predict, ctx, threads, top_k, repeat_last_n;
     uint64_t seed;
-    bool seed_set;
+    bool seed_set, ignore_eos;
     double temp, top_p, min_p, typical_p, repeat_penalty, frequency_penalty, presence_penalty;
 } gen_cli;
 
@@ -32,6 +32,7 @@ extern gen_cli g_gen;
     {"presence-penalty", 0, CLI_FLOAT, &g_gen.presence_penalty, "P", "subtract P once per seen token (default 0)"}, \
     {"samplers", 0, CLI_STR, &g_gen.chain, "LIST",                                                                  \
      "sampler order (default penalties;top_k;typical_p;top_p;min_p;temperature)"},                                  \
+    {"ignore-eos", 0, CLI_FLAG, &g_gen.ignore_eos, NULL, "never sample an end-of-generation token"},              \
     {"seed", 's', CLI_U64, &g_gen.seed, "S", "random seed (default: from the clock; printed)"},                    \
     {"ctx", 'c', CLI_INT, &g_gen.ctx, "N", "context size in tokens (default min(4096, training context))"},        \
     {"kv-type", 0, CLI_STR, &g_gen.kv_type, "T", "KV cache type: f32, f16 (default), q8_0, q4_0"},                  \

@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,29 @@ bool session_kv_type(const char *name, lair_type *out) {
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (strcmp(k[i].name, name) == 0) return *out = k[i].t, true;
     return false;
+}
+
+/* The sampler of o->sampling; with ignore_eos every end-of-generation token
+ * of the vocabulary is banned by a -inf bias (added to the caller's biases). */
+static lair_status create_sampler(session *s, const session_opts *o, lair_err *err) {
+    const int32_t n_vocab = (int32_t)lair_model_n_vocab(s->model);
+    if (!o->ignore_eos) return lair_sampler_create(&o->sampling, n_vocab, &s->sampler, err);
+    const int32_t n_tok = lair_vocab_n_tokens(s->vocab);
+    int32_t n_eog = 0;
+    for (int32_t t = 0; t < n_tok; t++) n_eog += lair_vocab_is_eog(s->vocab, t);
+    size_t n = (size_t)o->sampling.n_bias + (size_t)n_eog;
+    lair_logit_bias *bias = lair_malloc((n ? n : 1) * sizeof *bias);
+    if (!bias) return lair_err_set(err, LAIR_ERR_NOMEM, "out of memory");
+    if (o->sampling.n_bias) memcpy(bias, o->sampling.bias, (size_t)o->sampling.n_bias * sizeof *bias);
+    size_t k = (size_t)o->sampling.n_bias;
+    for (int32_t t = 0; t < n_tok; t++)
+        if (lair_vocab_is_eog(s->vocab, t)) bias[k++] = (lair_logit_bias){t, -INFINITY};
+    lair_sampler_params p = o->sampling;
+    p.bias = bias;
+    p.n_bias = (int32_t)n;
+    lair_status st = lair_sampler_create(&p, n_vocab, &s->sampler, err);
+    lair_free(bias);
+    return st;
 }
 
 lair_status session_open(session *s, const session_opts *o, lair_err *err) {
@@ -36,7 +60,7 @@ lair_status session_open(session *s, const session_opts *o, lair_err *err) {
     cp.kv_type = o->kv_type;
     if (cp.n_batch > cp.n_ctx) cp.n_batch = cp.n_ctx;
     st = lair_context_create(s->model, &cp, &s->ctx, err);
-    if (st == LAIR_OK) st = lair_sampler_create(&o->sampling, (int32_t)lair_model_n_vocab(s->model), &s->sampler, err);
+    if (st == LAIR_OK) st = create_sampler(s, o, err);
     if (st != LAIR_OK) {
         session_close(s);
         return st;

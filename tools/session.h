@@ -27,6 +27,7 @@ typedef struct session_opts {
     int32_t n_threads; /* 0: all CPUs */
     lair_type kv_type;
     lair_sampler_params sampling;
+    bool ignore_eos;   /* ban end-of-generation tokens: stop only at the length or a full context */
 } session_opts;
 
 typedef enum gen_end { GEN_EOG, GEN_STOP_STRING, GEN_LENGTH, GEN_CONTEXT_FULL, GEN_INTERRUPTED } gen_end;
