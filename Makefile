@@ -16,8 +16,8 @@ CPPFLAGS := -Iinclude -Isrc
 CFLAGS   := -std=c11 $(WARN) $(OPT) $(SAN) -MMD -MP $(EXTRA_CFLAGS)
 LDLIBS   := -lpcre2-8 -lutf8proc -ljansson -lm -lpthread
 # the CLI also links libedit (line editing for lair chat; BSD licence) and
-# libmicrohttpd (lair serve); the tests need neither
-TOOL_LDLIBS ?= -ledit -lmicrohttpd
+# libmicrohttpd (lair serve) and libcurl (lair bench serve); the tests need none
+TOOL_LDLIBS ?= -ledit -lmicrohttpd -lcurl
 LDFLAGS  := $(SAN) $(EXTRA_LDFLAGS)
 RUN_PREFIX ?=
 
@@ -27,7 +27,9 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(sort $(wildcard tests/*.c)))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+# data/ (machine catalog, benchmark prompts) is compiled into the CLI
+DATA_FILES := $(sort $(shell find data -type f))
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/data_files.o
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -37,6 +39,14 @@ all: $(BUILD)/lair $(BUILD)/liblair.a $(TEST_BIN)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/data_files.c: $(DATA_FILES) tools/embed_data.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed_data.sh $(DATA_FILES) > $@
+
+$(BUILD)/obj/gen/data_files.o: $(BUILD)/gen/data_files.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itools $(CFLAGS) -c $< -o $@
 
 $(BUILD)/liblair.a: $(LIB_OBJ)
 	@rm -f $@
