@@ -349,6 +349,35 @@ TEST(sampler_logit_bias) {
     lair_sampler_free(s);
 }
 
+/* A grammar's mask: tokens outside it behave as banned, in draws, greedy
+ * picks and logprobs; clearing it restores every token. */
+TEST(sampler_allowed_mask) {
+    float logits[5];
+    log_of(five, logits, 5);
+    lair_sampler_params p = plain(1.0f);
+    p.n_logprobs = 5;
+    lair_sampler *s = make(&p, 5);
+    REQUIRE(s);
+    const uint32_t allow = 1u << 1 | 1u << 3; /* tokens 1 (.2) and 3 (.1) */
+    lair_sampler_set_allowed(s, &allow);
+    const double want[5] = {0, 0.2 / 0.3, 0, 0.1 / 0.3, 0};
+    check_freq(s, logits, 5, want, 30000, "allowed");
+    lair_token_logprobs lp;
+    lair_sampler_sample(s, logits, &lp);
+    CHECK(lp.n_top == 2 && lp.top[0].token == 1 && fabs(lp.top[0].logprob - log(want[1])) < 1e-5);
+    lair_sampler_set_allowed(s, NULL);
+    check_freq(s, logits, 5, five, 30000, "cleared");
+    lair_sampler_free(s);
+    p.temperature = 0;
+    s = make(&p, 5);
+    lair_sampler_set_allowed(s, &allow);
+    CHECK(lair_sampler_sample(s, logits, NULL) == 1);
+    const uint32_t none = 0;
+    lair_sampler_set_allowed(s, &none);
+    CHECK(lair_sampler_sample(s, logits, NULL) == -1);
+    lair_sampler_free(s);
+}
+
 TEST(sampler_determinism) {
     enum { N = 1000, STEPS = 300 };
     static float logits[N];
@@ -871,6 +900,7 @@ int main(void) {
     RUN(sampler_penalties_exact);
     RUN(sampler_penalty_draws);
     RUN(sampler_logit_bias);
+    RUN(sampler_allowed_mask);
     RUN(sampler_determinism);
     RUN(sampler_chain_order);
     RUN(sampler_validation);

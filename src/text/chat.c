@@ -28,12 +28,12 @@ static json_t *token_string(const lair_vocab *v, lair_token t) {
     return json_stringn(p, n);
 }
 
-lair_status lair_chat_render(const lair_jinja *t, const lair_vocab *v, const json_t *messages, const json_t *tools,
+lair_status lair_chat_render(const lair_jinja *t, const lair_vocab *v, const json_t *messages, const json_t *extra,
                              bool add_generation_prompt, char **text, size_t *len, lair_err *err) {
     json_t *vars = json_object();
     if (!vars) return lair_err_set(err, LAIR_ERR_NOMEM, "chat: out of memory");
+    if (extra) json_object_update(vars, (json_t *)extra);
     json_object_set(vars, "messages", (json_t *)messages);
-    if (tools) json_object_set(vars, "tools", (json_t *)tools);
     json_object_set_new(vars, "add_generation_prompt", json_boolean(add_generation_prompt));
     json_object_set_new(vars, "bos_token", token_string(v, lair_vocab_bos(v)));
     json_object_set_new(vars, "eos_token", token_string(v, lair_vocab_eos(v)));

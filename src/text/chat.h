@@ -15,9 +15,11 @@
 lair_status lair_chat_template_load(const lair_model *m, lair_jinja **out, bool *fallback, lair_err *err);
 
 /* Renders `messages` (array) with the template's usual variables: messages,
- * tools (omitted when NULL), add_generation_prompt, bos_token and eos_token
- * (the vocabulary's texts).  *text is lair_malloc'd. */
-lair_status lair_chat_render(const lair_jinja *t, const lair_vocab *v, const json_t *messages, const json_t *tools,
+ * add_generation_prompt, bos_token and eos_token (the vocabulary's texts),
+ * plus those of `extra` (an object, may be NULL: "tools", or what a
+ * family's template wants besides, e.g. firefunction's "functions").
+ * *text is lair_malloc'd. */
+lair_status lair_chat_render(const lair_jinja *t, const lair_vocab *v, const json_t *messages, const json_t *extra,
                              bool add_generation_prompt, char **text, size_t *len, lair_err *err);
 
 /* Tokenizes a rendered prompt: control-token text is parsed except inside

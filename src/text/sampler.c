@@ -43,6 +43,7 @@ struct lair_sampler {
     int32_t n_chain;
     bool has_penalties;
     float *bias;      /* [n_vocab] added to the logits (-inf bans), NULL without bias */
+    const uint32_t *allow; /* [n_vocab / 32] bit set of allowed tokens (a grammar mask), NULL: all */
     cand *cands;      /* [n_vocab]; [0, n_cur) are live */
     int32_t n_cur;
     int32_t n_sorted; /* cands[0, n_sorted) are the n_sorted best by key, in order */
@@ -457,6 +458,7 @@ static void stage_typical_p(lair_sampler *s) {
 static void fill(lair_sampler *s, const float *logits) {
     int32_t n = 0;
     for (int32_t i = 0; i < s->n_vocab; i++) {
+        if (s->allow && !(s->allow[i >> 5] >> (i & 31) & 1)) continue;
         float l = logits[i];
         if (s->bias) l += s->bias[i];
         if (!(l > -INFINITY)) continue;
@@ -485,6 +487,7 @@ static int32_t draw(lair_sampler *s) {
 /* The logit logprobs are computed from: bias, then penalties if the chain
  * has them; -inf for a removed token. */
 static double full_logit(const lair_sampler *s, const float *logits, int32_t i, bool pen) {
+    if (s->allow && !(s->allow[i >> 5] >> (i & 31) & 1)) return -INFINITY;
     float l = logits[i];
     if (s->bias) l += s->bias[i];
     if (!(l > -INFINITY)) return -INFINITY;
@@ -524,6 +527,8 @@ static void fill_logprobs(const lair_sampler *s, const float *logits, int32_t to
     for (int32_t j = 0; j < lp->n_top; j++) lp->top[j].logprob = (float)fmax(top_l[j] - log_z, -FLT_MAX);
     lp->logprob = (float)fmax(full_logit(s, logits, tok, pen) - log_z, -FLT_MAX);
 }
+
+void lair_sampler_set_allowed(lair_sampler *s, const uint32_t *allow) { s->allow = allow; }
 
 int32_t lair_sampler_sample(lair_sampler *s, const float *logits, lair_token_logprobs *lp) {
     fill(s, logits);

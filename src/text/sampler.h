@@ -128,6 +128,12 @@ void lair_sampler_accept(lair_sampler *s, int32_t token);
  * the next samples repeat those of a fresh sampler. */
 void lair_sampler_reset(lair_sampler *s);
 
+/* Restricts the following samples to the tokens whose bit is set in allow
+ * (bit t & 31 of allow[t >> 5]; a grammar's mask), as if every other token
+ * were banned, logprobs included.  The sampler reads allow at each sample
+ * until it is set again (NULL: no restriction); the caller owns it. */
+void lair_sampler_set_allowed(lair_sampler *s, const uint32_t *allow);
+
 /* Picks the next token from logits[n_vocab].  Fills *lp when lp is non-NULL.
  * Returns -1 when no token is allowed (every logit is -inf/NaN or banned);
  * the caller should end the generation with an error then. */
