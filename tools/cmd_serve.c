@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "term.h"
 #include "core/alloc.h"
 #include "core/platform.h"
 #include "server/api.h"
@@ -25,7 +26,8 @@
 
 #define MAX_SPECS 64
 
-static const char *o_model, *o_models_dir, *o_host, *o_kv_type, *o_api_key, *o_api_key_file, *o_cors;
+static const char *o_model, *o_models_dir, *o_host, *o_kv_type, *o_api_key, *o_api_key_file, *o_cors,
+    *o_template_file;
 static int o_port, o_parallel, o_ctx, o_threads, o_queue, o_timeout, o_batch;
 static uint64_t o_max_body;
 static bool o_insecure, o_no_mem_check;
@@ -47,6 +49,8 @@ static const cli_opt serve_opts[] = {
     {"max-body", 0, CLI_SIZE, &o_max_body, "SIZE", "largest request body (default 4M; env LAIR_MAX_BODY)"},
     {"timeout", 0, CLI_INT, &o_timeout, "S", "seconds to receive a request's headers; idle connections close after it (default 30; env LAIR_TIMEOUT)"},
     {"batch", 0, CLI_INT, &o_batch, "N", "most tokens per engine step (default 256; env LAIR_BATCH)"},
+    {"chat-template-file", 0, CLI_STR, &o_template_file, "FILE",
+     "use this Jinja chat template for every model instead of the file's own (env LAIR_CHAT_TEMPLATE_FILE)"},
     {"no-mem-check", 0, CLI_FLAG, &o_no_mem_check, NULL, "load models even when they look too big for the free memory"},
     {0},
 };
@@ -126,6 +130,7 @@ static int env_defaults(void) {
     const char *v;
     if ((v = getenv("LAIR_HOST")) && *v) o_host = v;
     if ((v = getenv("LAIR_KV_TYPE")) && *v) o_kv_type = v;
+    o_template_file = (v = getenv("LAIR_CHAT_TEMPLATE_FILE")) && *v ? v : NULL;
     o_api_key = o_api_key_file = o_models_dir = o_model = o_cors = NULL; /* env_lists: after the command line */
     o_insecure = o_no_mem_check = false;
     o_threads = 0;
@@ -317,6 +322,19 @@ static int check_opts(srv_state *st) {
     sp.n_batch = o_batch;
     st->load.sched = sp;
     st->load.skip_mem_check = o_no_mem_check;
+    if (o_template_file) { /* read and checked now: a broken template is a start-up error, not a 500 later */
+        size_t len = 0;
+        char *src = term_read_file(o_template_file, &len);
+        if (!src) return cli_error("serve", "cannot read --chat-template-file '%s': %s", o_template_file, strerror(errno));
+        lair_jinja *t = NULL;
+        lair_err e = {0};
+        if (lair_jinja_parse(src, len, &t, &e) != LAIR_OK) {
+            free(src);
+            return cli_error("serve", "--chat-template-file '%s': %s", o_template_file, e.msg);
+        }
+        lair_jinja_free(t);
+        st->load.template_src = src;
+    }
     return 0;
 }
 
@@ -425,6 +443,7 @@ out:
     free_state(&st);
     free(key);
     free(env_cors_copy);
+    free((char *)st.load.template_src);
     env_cors_copy = NULL;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;

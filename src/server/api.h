@@ -62,6 +62,7 @@ typedef struct srv_model {
 typedef struct srv_load_opts {
     srv_sched_params sched;
     bool skip_mem_check;
+    const char *template_src; /* a chat template for every model (--chat-template-file), NULL: the file's */
 } srv_load_opts;
 
 /* The memory a model would need with these options (bytes). */

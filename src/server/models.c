@@ -227,8 +227,14 @@ lair_status srv_model_acquire(srv_model *m, const srv_load_opts *o, bool *just_l
             st = lair_err_set(err, LAIR_ERR_LIMIT, "%s", msg);
         }
     }
-    if (st == LAIR_OK) st = lair_chat_template_load(lm, &tmpl, &fallback, err);
-    if (st == LAIR_OK) {
+    if (st == LAIR_OK && o->template_src) {
+        st = lair_jinja_parse(o->template_src, strlen(o->template_src), &tmpl, err);
+        src = st == LAIR_OK ? lair_strndup(o->template_src, strlen(o->template_src)) : NULL;
+        if (st == LAIR_OK && !src) st = lair_err_set(err, LAIR_ERR_NOMEM, "out of memory");
+    } else if (st == LAIR_OK) {
+        st = lair_chat_template_load(lm, &tmpl, &fallback, err);
+    }
+    if (st == LAIR_OK && !src) {
         int64_t len = lair_model_meta(lm, "tokenizer.chat_template", NULL, 0);
         const char *chatml = lair_jinja_chatml_template();
         size_t n = len >= 0 ? (size_t)len : strlen(chatml);
