@@ -116,6 +116,29 @@ utf8_4="\xf0\x9f\x98\x80"
 EOF
 }
 
+# Grammar seeds: 16-bit little-endian grammar length, the GBNF text, then
+# the input text (see fuzz/fuzz_grammar.c).
+grammar_seed() { # file, grammar, text
+  le ${#2} 2 > "$1"; printf %s "$2" >> "$1"; printf %s "$3" >> "$1"
+}
+grammar_seeds() { # dir
+  json='root ::= ws value ws
+value ::= object | array | string | number | ("true" | "false" | "null")
+object ::= "{" ws ( string ws ":" ws value ( ws "," ws string ws ":" ws value )* )? ws "}"
+array ::= "[" ws ( value ( ws "," ws value )* )? ws "]"
+string ::= "\"" ( [^"\\\x00-\x1f] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F]{4} ) )* "\""
+number ::= "-"? ( "0" | [1-9] [0-9]* ) ( "." [0-9]+ )? ( [eE] [-+]? [0-9]+ )?
+ws ::= [ \t\n\r]*'
+  grammar_seed "$1/json" "$json" '{"a": [1, 2.5e3, "日本😀", null, true]}'
+  grammar_seed "$1/reps" 'root ::= "a"{2} "b"{1,3} "c"{2,} ("de"){0,2} [^x-z]? .' 'aabbccdedeq日'
+  grammar_seed "$1/escapes" 'root ::= "\x41\u00e9\U0001F600\n" [\]\[\-]+ # comment' 'Aé😀
+]['
+  grammar_seed "$1/ambig" 'root ::= ("a" | "a" | "aa" | x)* "b"
+x ::= "a"+' 'aaaaaaaaaaaaab'
+  grammar_seed "$1/nest" 'root ::= "(" root ")" | "x"' '((((x))))'
+  grammar_seed "$1/leftrec" 'root ::= root "a" | "b"' 'baa'
+}
+
 count() { find "$1" -type f | wc -l; }
 
 status=0
@@ -127,6 +150,7 @@ for target in "$@"; do
   dict=""
   case "$name" in
     gguf*) gguf_seeds "$seeds"; gguf_dict "$dir/$name.dict"; dict="-dict=$dir/$name.dict" ;;
+    grammar*) grammar_seeds "$seeds" ;;
     tokenize*) # the reference vectors' inputs, behind each selector byte
       i=0
       for f in "$TESTDATA"/vocab/*.inp; do
