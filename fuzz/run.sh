@@ -151,6 +151,13 @@ for target in "$@"; do
   case "$name" in
     gguf*) gguf_seeds "$seeds"; gguf_dict "$dir/$name.dict"; dict="-dict=$dir/$name.dict" ;;
     grammar*) grammar_seeds "$seeds" ;;
+    schema*) # each official suite file (an array of groups), strict and non-strict
+      for f in "$TESTDATA"/json-schema/*.json; do
+        [ -f "$f" ] || continue
+        n=$(basename "$f" .json)
+        { byte 0; head -c "$HEAD_BYTES" "$f"; } > "$seeds/$n"
+        { byte 3; head -c "$HEAD_BYTES" "$f"; } > "$seeds/ns-$n"
+      done ;;
     tokenize*) # the reference vectors' inputs, behind each selector byte
       i=0
       for f in "$TESTDATA"/vocab/*.inp; do
