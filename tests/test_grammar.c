@@ -516,6 +516,209 @@ TEST(mask_mid_character_and_eog) {
     free_vocab(&f);
 }
 
+/* ---- the plain-text index: fast masks in strings and bounded runs ---------- */
+
+/* A JSON-schema-like grammar: maxLength runs with escapes, an unbounded
+ * string, an array of bounded strings, Japanese keys. */
+static const char *k_schema_gbnf =
+    "root ::= \"{\" ws \"\\\"名前\\\":\" ws \"\\\"\" char{1,12} \"\\\"\" ws \",\" ws \"\\\"note\\\":\" ws \"\\\"\" "
+    "char{0,40} \"\\\"\" ws \",\" ws \"\\\"tags\\\":\" ws \"[\" ( \"\\\"\" char{1,6} \"\\\"\" "
+    "( \",\" ws \"\\\"\" char{1,6} \"\\\"\" )* )? \"]\" ws \",\" ws \"\\\"free\\\":\" ws \"\\\"\" char* \"\\\"\" ws \"}\"\n"
+    "char ::= [^\"\\\\\\x00-\\x1f] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4} )\n"
+    "ws ::= [ \\n]{0,2}\n";
+
+/* Random walks over a pieces vocabulary (token n - 1 ends generation):
+ * bit t of the mask iff allows(t), the count matches, masked tokens are
+ * accepted, complete texts are accepted by the grammar. */
+static void pieces_walks(lair_grammar_vocab *gv, int32_t n, const char *const *pieces, const size_t *lens,
+                         const char *gbnf, int walks, int steps, int64_t *plain_masks, int64_t *plain_subtrees) {
+    lair_grammar *g = parse(gbnf);
+    uint32_t *mask = calloc((size_t)(n + 31) / 32, 4);
+    char *text = malloc(1 << 16);
+    int32_t *ok = malloc((size_t)n * sizeof *ok);
+    REQUIRE(g && mask && text && ok);
+    for (int w = 0; w < walks; w++) {
+        lair_grammar_matcher *m = NULL;
+        lair_err e;
+        REQUIRE(lair_grammar_matcher_create(g, gv, &m, &e) == LAIR_OK);
+        size_t len = 0;
+        for (int st = 0; st < steps; st++) {
+            int64_t cnt = lair_grammar_matcher_mask(m, mask, n, -1), c2 = 0, bad = 0, first_bad = -1;
+            int32_t n_ok = 0;
+            for (int32_t t = 0; t < n; t++) {
+                bool b = mask[t >> 5] >> (t & 31) & 1;
+                c2 += b;
+                if (b != lair_grammar_matcher_allows(m, t) && bad++ == 0) first_bad = t;
+                if (b && t != n - 1) ok[n_ok++] = t;
+            }
+            CHECKF(bad == 0, "'%s' walk %d step %d: %lld tokens disagree with allows(), e.g. %lld ('%.*s')", gbnf, w,
+                   st, (long long)bad, (long long)first_bad, first_bad >= 0 ? (int)lens[first_bad] : 0,
+                   first_bad >= 0 ? pieces[first_bad] : "");
+            CHECKF(c2 == cnt, "mask count %lld, bits %lld", (long long)cnt, (long long)c2);
+            if (bad || n_ok == 0) break;
+            int32_t t = ok[rnd() % (uint32_t)n_ok];
+            CHECK(lair_grammar_matcher_accept(m, t, &e) == LAIR_OK);
+            if (len + lens[t] < (1 << 16)) {
+                memcpy(text + len, pieces[t], lens[t]);
+                len += lens[t];
+            }
+        }
+        if (lair_grammar_matcher_complete(m)) CHECK(lair_grammar_accepts(g, text, len));
+        int64_t pm, ps;
+        gmatcher_plain_stats(m, &pm, &ps);
+        *plain_masks += pm;
+        *plain_subtrees += ps;
+        lair_grammar_matcher_free(m);
+    }
+    free(mask);
+    free(text);
+    free(ok);
+    lair_grammar_free(g);
+}
+
+/* Whether token t is in the trie of gv. */
+static bool in_trie(const lair_grammar_vocab *gv, int32_t t) {
+    for (int32_t q = 0; q < gv->tok0[gv->n_nodes]; q++)
+        if (gv->toks[q] == t) return true;
+    return false;
+}
+
+/* Plain pieces, pieces with quotes, backslashes and control bytes, UTF-8
+ * cut at either end, broken UTF-8 (never allowed), a plain piece longer
+ * than the index holds, random bytes: the index's facts, and masks against
+ * allows() for counting runs at every remaining count. */
+TEST(plain_index_pieces) {
+    enum { N_FIXED = 42, N_RAND = 600, N = 256 + N_FIXED + N_RAND + 1 };
+    static char bytes[256][2], rand_p[N_RAND][8], longa[71], longb[65], longc[301], longd[301];
+    memset(longa, 'a', 70);
+    memset(longb, 'b', 64);
+    memset(longc, 'c', 300); /* a trie path of more than 255 plain characters */
+    memset(longd, 'e', 300);
+    longd[299] = '"';
+    const char *fixed[N_FIXED] = {"ab", "abc", "abcd", " the", "日本", "日本語", "\xE6\x97", "\xA5", "\x97\xA5",
+                                  "本\xE8", "a\"", "\"a", "\",", "\\n", "\\u00", "a\\", "x\ny", "😀", "\xF0\x9F",
+                                  "\x98\x80", longa, longb, "é", "\xED\x9F\xBF", "\xED\xA0\x80", "\xC0\x80",
+                                  "\x80\x80\x80\x80", "\x80\x80\x80" "a", "a\x80", "\xF5", "\"}", " \"", "\\\"",
+                                  "12", "ab\"cd", "日\"", "\t", "\x7F", "u00e9", "\xE6\x97\xA5\xE6", longc,
+                                  longd};
+    const char *pieces[N];
+    size_t lens[N];
+    bool eog[N] = {0};
+    for (int b = 0; b < 256; b++) {
+        bytes[b][0] = (char)b;
+        pieces[b] = bytes[b];
+        lens[b] = b == 0 ? 0 : 1; /* byte 0: a control token */
+    }
+    for (int k = 0; k < N_FIXED; k++) {
+        pieces[256 + k] = fixed[k];
+        lens[256 + k] = strlen(fixed[k]);
+    }
+    static const char alpha[] = "ab \"\\\n,{}\xE6\x97\xA5\xE3\x81\x82\xF0\x9F\x98\x80\x80\xC3\xA9";
+    for (int k = 0; k < N_RAND; k++) {
+        size_t l = 1 + rnd() % 7;
+        for (size_t i = 0; i < l; i++) rand_p[k][i] = alpha[rnd() % (sizeof alpha - 1)];
+        pieces[256 + N_FIXED + k] = rand_p[k];
+        lens[256 + N_FIXED + k] = l;
+    }
+    pieces[N - 1] = "";
+    lens[N - 1] = 0;
+    eog[N - 1] = true;
+    lair_grammar_vocab *gv = NULL;
+    lair_err e;
+    REQUIRE(gvocab_from_pieces(pieces, lens, eog, N, &gv, &e) == LAIR_OK);
+    /* index facts: plain tokens sit in the rows of their code point counts */
+    int32_t words = (N + 31) / 32;
+    CHECK(gv->plain_max == 64);
+#define ROW_HAS(k, t) (gv->plain_bits[(size_t)(k) * (size_t)words + (size_t)((t) >> 5)] >> ((t) & 31) & 1)
+    CHECK(ROW_HAS(3, 257) && !ROW_HAS(2, 257));                    /* abc */
+    CHECK(ROW_HAS(2, 265) && !ROW_HAS(1, 265));                    /* 本 + a cut character */
+    CHECK(ROW_HAS(1, 262) && !ROW_HAS(0, 262));                    /* a cut character */
+    CHECK(ROW_HAS(64, 256 + 21) && !ROW_HAS(63, 256 + 21));        /* 64 b */
+    CHECK(ROW_HAS(1, 256 + 23));                                   /* U+D7FF */
+    CHECK(!ROW_HAS(64, 256 + 20) && in_trie(gv->rest, 256 + 20));  /* 70 a: too long */
+    CHECK(!ROW_HAS(64, 256 + 10) && in_trie(gv->rest, 256 + 10));  /* a" */
+    CHECK(!ROW_HAS(64, '\n') && in_trie(gv->rest, '\n'));
+    CHECK(!ROW_HAS(64, 263) && in_trie(gv->rest, 263));            /* a lone continuation byte */
+    CHECK(!in_trie(gv, 256 + 24) && !in_trie(gv, 256 + 25) && !in_trie(gv, 256 + 26)); /* surrogate, C0, 4 cont. */
+    CHECK(!in_trie(gv, 256 + 28) && !in_trie(gv, 0xF5) && !in_trie(gv, 256 + 29)); /* a 80, F5 */
+    CHECK(in_trie(gv, 256 + 27) && in_trie(gv, 0x80));            /* 3 continuation bytes, then a */
+    CHECK(!in_trie(gv->rest, 257) && in_trie(gv, 257));
+    int64_t plain = gv->plain_count[gv->plain_max];
+    CHECK(plain > 0 && plain + gv->rest->tok0[gv->rest->n_nodes] == gv->tok0[gv->n_nodes]);
+#undef ROW_HAS
+    /* counting down: after '"abcd' one character is left */
+    lair_grammar *g = parse("root ::= \"\\\"\" [^\"\\\\\\x00-\\x1f]{0,5} \"\\\"\"");
+    lair_grammar_matcher *m = NULL;
+    REQUIRE(g && lair_grammar_matcher_create(g, gv, &m, &e) == LAIR_OK);
+    uint32_t mask[(N + 31) / 32];
+    CHECK(lair_grammar_matcher_accept(m, '"', &e) == LAIR_OK);
+    lair_grammar_matcher_mask(m, mask, N, -1);
+    CHECK(bit(mask, 256 + 21) == false && bit(mask, 258) && bit(mask, 256 + 39) && !bit(mask, 256 + 20));
+    CHECK(lair_grammar_matcher_accept(m, 258, &e) == LAIR_OK); /* abcd */
+    lair_grammar_matcher_mask(m, mask, N, -1);
+    CHECK(bit(mask, 'a') && bit(mask, 262) && bit(mask, 0xE6) && bit(mask, '"') && !bit(mask, 256 + 11));
+    CHECK(!bit(mask, 256) && !bit(mask, 265) && !bit(mask, 256 + 39) && !bit(mask, '\n'));
+    CHECK(bit(mask, 256 + 10) && bit(mask, 256 + 31) && !bit(mask, 263)); /* a", space" end the string */
+    int64_t pm, ps;
+    gmatcher_plain_stats(m, &pm, &ps);
+    CHECK(pm == 2);
+    lair_grammar_matcher_free(m);
+    lair_grammar_free(g);
+    /* random walks: counting runs, escapes, a run that is not uniform */
+    pm = ps = 0;
+    pieces_walks(gv, N, pieces, lens, "root ::= \"\\\"\" [^\"\\\\\\x00-\\x1f]{0,5} \"\\\"\"", 40, 12, &pm, &ps);
+    pieces_walks(gv, N, pieces, lens,
+                 "root ::= \"\\\"\" char{0,7} \"\\\",\\\"\" char* \"\\\"\"\n"
+                 "char ::= [^\"\\\\\\x00-\\x1f] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4} )",
+                 40, 20, &pm, &ps);
+    pieces_walks(gv, N, pieces, lens, "root ::= \"\\\"\" [^\"\\\\]{2,3} \"x\" | \"日\" [^\"\\\\]{0,70} \"\\\"\"", 40, 12,
+                 &pm, &ps);
+    pieces_walks(gv, N, pieces, lens, "root ::= \"{\" ( \"\\\"\" [^\"\\\\]* \"\\\"\" | [^\"\\\\]{0,3} \"!\" ) \"}\"", 40,
+                 12, &pm, &ps);
+    pieces_walks(gv, N, pieces, lens, k_schema_gbnf, 40, 40, &pm, &ps);
+    /* a run that cycles through two states; runs longer than one measurement */
+    pieces_walks(gv, N, pieces, lens, "root ::= \"\\\"\" ( [^\"\\\\] [^\"\\\\\\x00-\\x1f] )* \"\\\"\"", 30, 20,
+                 &pm, &ps);
+    pieces_walks(gv, N, pieces, lens, "root ::= \"\\\"\" [^\"\\\\]{100,300} \"\\\"\"", 20, 60, &pm, &ps);
+    CHECKF(pm > 100 && ps > 10, "plain masks %lld, plain subtrees %lld", (long long)pm, (long long)ps);
+    lair_grammar_vocab_free(gv);
+}
+
+/* Real vocabularies: JSON-schema-like strings with maxLength, escapes and
+ * Japanese, and nested JSON; the fast paths are taken. */
+TEST(plain_index_real_vocabs) {
+    static const char *names[] = {"gpt-2", "deepseek-llm", "llama-spm"};
+    for (int k = 0; k < 3; k++) {
+        mask_consistency(names[k], k_schema_gbnf, 3, 40);
+        mask_consistency(names[k], k_bounded_gbnf, 2, 30);
+    }
+    mask_consistency("deepseek-llm", k_json_gbnf, 3, 40);
+    mask_consistency("deepseek-llm", "root ::= \"\\\"\" [^\"\\\\]{100,300} \"\\\"\"", 2, 30); /* runs past a measurement */
+    vfix f;
+    if (!load_vocab("deepseek-llm", &f)) return;
+    CHECK(f.gv->plain_max > 0 && f.gv->plain_count[f.gv->plain_max] > f.n / 2);
+    lair_grammar *g = parse(k_schema_gbnf);
+    lair_grammar_matcher *m = NULL;
+    lair_err e;
+    uint32_t *mask = calloc((size_t)(f.n + 31) / 32, 4);
+    REQUIRE(g && mask && lair_grammar_matcher_create(g, f.gv, &m, &e) == LAIR_OK);
+    const char *text = "{\"名前\": \"山田太郎\"";
+    lair_tokens toks = {0};
+    REQUIRE(lair_tokenize(f.v, text, strlen(text), 0, &toks, &e) == LAIR_OK);
+    for (size_t i = 0; i < toks.n; i++) {
+        lair_grammar_matcher_mask(m, mask, f.n, -1);
+        CHECK(bit(mask, toks.ids[i]) && lair_grammar_matcher_accept(m, toks.ids[i], &e) == LAIR_OK);
+    }
+    int64_t pm, ps;
+    gmatcher_plain_stats(m, &pm, &ps);
+    CHECKF(pm >= 2, "plain masks %lld", (long long)pm);
+    lair_tokens_free(&toks);
+    lair_grammar_matcher_free(m);
+    lair_grammar_free(g);
+    free(mask);
+    free_vocab(&f);
+}
+
 /* Random walks under a budget always end complete, for budgets from the
  * start's min_bytes to +20; the mask is never empty before that. */
 static void budget_walks(const char *vname, const char *gbnf) {
@@ -558,6 +761,8 @@ TEST(budget_guarantee) {
     budget_walks("gpt-2", k_obj_gbnf);
     budget_walks("gpt-2", k_json_gbnf);
     budget_walks("deepseek-llm", k_obj_gbnf); /* lacks only the bytes UTF-8 never uses */
+    budget_walks("deepseek-llm", k_schema_gbnf);
+    budget_walks("gpt-2", k_schema_gbnf);
     budget_walks("gpt-2", k_bounded_gbnf);
 }
 
@@ -747,6 +952,8 @@ int main(void) {
     RUN(mask_consistency_llama_spm);
     RUN(mask_consistency_gpt2);
     RUN(mask_mid_character_and_eog);
+    RUN(plain_index_pieces);
+    RUN(plain_index_real_vocabs);
     RUN(budget_guarantee);
     RUN(valid_prefix);
     RUN(matcher_rebase_deep_nesting);

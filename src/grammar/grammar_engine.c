@@ -304,12 +304,26 @@ int32_t gengine_step(gengine *e, int32_t s, uint8_t b) {
         else if (b == 0xF4) t = partial_set(e, s, 4, 3, 0x80, 0x8F);
     } else if (b >= S.nlo && b <= S.nhi && S.acc == GS_UNIFORM) {
         t = uniform_next(e, s);
+        if (t != GS_DEAD || !e->overflow) /* every byte of the range leads there */
+            for (int k = S.nlo; k <= S.nhi; k++) e->next[(int64_t)s * 256 + k] = t;
     } else if (b >= S.nlo && b <= S.nhi) {
         uint32_t acc = (S.acc << 6) | (b & 0x3Fu);
         t = S.rem == 1 ? char_set(e, s, acc) : partial_set(e, s, acc, (uint8_t)(S.rem - 1), 0x80, 0xBF);
     }
     /* a transition cut by a limit is not remembered: it may succeed after a rebase */
-    if (t != GS_DEAD || !e->overflow) e->next[(int64_t)s * 256 + b] = t;
+    if (t != GS_DEAD || !e->overflow) {
+        e->next[(int64_t)s * 256 + b] = t;
+        if (S.rem == 0 && b >= 0xC2 && b <= 0xF4 && S.has_run && S.run_len > 0) {
+            /* a state that treats plain characters alike: every lead byte of
+             * the group (same continuation bytes due) starts the same
+             * partial state, which keeps the stacks taking plain characters */
+            static const uint8_t group[][2] = {{0xC2, 0xDF}, {0xE0, 0xE0}, {0xE1, 0xEC}, {0xED, 0xED},
+                                               {0xEE, 0xEF}, {0xF0, 0xF0}, {0xF1, 0xF3}, {0xF4, 0xF4}};
+            for (int g = 0; g < 8; g++)
+                if (b >= group[g][0] && b <= group[g][1])
+                    for (int k = group[g][0]; k <= group[g][1]; k++) e->next[(int64_t)s * 256 + k] = t;
+        }
+    }
     return t;
 }
 
@@ -397,7 +411,13 @@ int32_t gengine_init(gengine *e, const lair_grammar *g) {
     e->stamp = lair_calloc((size_t)e->cap_nodes, sizeof *e->stamp);
     e->node_buckets = lair_malloc(1024 * sizeof *e->node_buckets);
     e->set_buckets = lair_malloc(256 * sizeof *e->set_buckets);
-    if (!e->nodes || !e->stamp || !e->node_buckets || !e->set_buckets) {
+    /* room for the soft number of states up front (4 MiB of transitions,
+     * touched only as states appear): growing the table by copying would
+     * cost milliseconds in the middle of a mask */
+    e->sets = lair_malloc((size_t)GRAM_SOFT_SETS * sizeof *e->sets);
+    e->next = lair_malloc((size_t)GRAM_SOFT_SETS * 256 * sizeof *e->next);
+    e->cap_sets = GRAM_SOFT_SETS;
+    if (!e->nodes || !e->stamp || !e->node_buckets || !e->set_buckets || !e->sets || !e->next) {
         e->nomem = true;
         return GS_DEAD;
     }
@@ -422,6 +442,7 @@ void gengine_free(gengine *e) {
     lair_free(e->set_nodes);
     lair_free(e->next);
     lair_free(e->work);
+    lair_free(e->run_buf);
     lair_free(e->out);
     lair_free(e->stamp);
     memset(e, 0, sizeof *e);
@@ -498,4 +519,105 @@ size_t lair_grammar_valid_prefix(const lair_grammar *g, const char *text, size_t
     size_t n;
     run_text(g, text, len, &n);
     return n;
+}
+
+bool gengine_plain_uniform(const gengine *e, int32_t s) {
+    static const grange plain[4] = {{0x20, 0x21}, {0x23, 0x5B}, {0x5D, 0xD7FF}, {0xE000, 0x10FFFF}};
+    const gset *S = &e->sets[s];
+    if (S->rem) return false;
+    for (int32_t k = 0; k < S->n; k++) {
+        const gelem *el = &e->g->elems[e->nodes[e->set_nodes[S->first + k]].pos];
+        int n_cov = 0, n_meet = 0;
+        for (int j = 0; j < 4; j++) {
+            n_cov += class_covers(e->g, el, plain[j].lo, plain[j].hi);
+            n_meet += class_meets(e->g, el, plain[j].lo, plain[j].hi);
+        }
+        if (n_meet && n_cov < 4) return false;
+    }
+    return true;
+}
+
+/* Measures the plain run from s afresh: follows 'a' (standing for every
+ * plain character) while the states are uniform, up to GRAM_RUN_CAP steps,
+ * a loop, or a state whose run is known; then fills the run of every state
+ * passed, last first.  A run cut at the cap is open: it continues from its
+ * end state (run_end), measured when some caller needs more. */
+static bool measure_run(gengine *e, int32_t s) {
+    if (!e->run_buf && !(e->run_buf = lair_malloc((GRAM_RUN_CAP + 2) * sizeof *e->run_buf))) {
+        e->nomem = true;
+        return false;
+    }
+    int32_t *c = e->run_buf, n = 0, len = 0, mx = 0, end = -1;
+    bool dead = false, open = false;
+    c[n++] = s;
+    for (;;) {
+        int32_t cur = c[n - 1];
+        if (n - 1 >= GRAM_RUN_CAP) { /* measured far enough; it may go on from cur */
+            open = true;
+            end = cur;
+            break;
+        }
+        if (!gengine_plain_uniform(e, cur)) break; /* len 0 from cur */
+        int32_t t = gengine_next(e, cur, 'a');
+        if (t < 0 && (e->overflow || e->nomem)) return false; /* cut by a limit, not refused */
+        /* every plain ASCII byte goes where 'a' goes: fill the row at once */
+        int32_t *row = e->next + (int64_t)cur * 256;
+        for (int b = 0x20; b < 0x80; b++)
+            if (b != '"' && b != '\\' && row[b] == GS_UNKNOWN) row[b] = t;
+        if (t < 0) {
+            dead = true;
+            break;
+        }
+        if (t == cur) {
+            len = GRAM_RUN_LOOP;
+            break;
+        }
+        if (e->sets[t].has_run && t != s) { /* continue from a known run */
+            const gset *T = &e->sets[t];
+            len = T->run_len == GRAM_RUN_LOOP ? GRAM_RUN_LOOP : T->run_len + 1;
+            dead = T->run_dead;
+            open = T->run_open;
+            end = T->run_end;
+            mx = T->run_mx - 3;
+            break;
+        }
+        c[n++] = t;
+    }
+    /* c[n - 1]'s run: len (0, or continuing into a known run, or a loop) */
+    for (int32_t j = n - 1; j >= 0; j--) {
+        gset *S = &e->sets[c[j]];
+        if (S->min_bytes > mx) mx = S->min_bytes;
+        int32_t l = len == GRAM_RUN_LOOP ? GRAM_RUN_LOOP : len + (n - 1 - j);
+        S->run_len = (int16_t)(l > GRAM_RUN_MAX && l != GRAM_RUN_LOOP ? GRAM_RUN_MAX : l);
+        S->run_dead = dead;
+        S->run_open = open;
+        S->run_end = end;
+        S->run_mx = mx >= GRAM_INF - 3 ? GRAM_INF : mx + 3;
+        S->has_run = true;
+    }
+    return true;
+}
+
+bool gengine_plain_run(gengine *e, int32_t s, int32_t need) {
+    if (!e->sets[s].has_run && !measure_run(e, s)) return false;
+    for (int k = 0; k < GRAM_RUN_MAX / GRAM_RUN_CAP + 2; k++) {
+        const gset *S = &e->sets[s];
+        if (!S->run_open || S->run_len >= need || S->run_len >= GRAM_RUN_MAX) return true;
+        int32_t before = S->run_len;
+        int32_t end = S->run_end;
+        const gset *E = &e->sets[end];
+        if (E->run_open && E->run_end == end && !measure_run(e, end)) return false; /* the end itself: measure on */
+        E = &e->sets[end];
+        gset *W = &e->sets[s];
+        if (end != s) { /* s's run = the way to end, then end's run */
+            int32_t l = E->run_len == GRAM_RUN_LOOP ? GRAM_RUN_LOOP : W->run_len + E->run_len;
+            W->run_len = (int16_t)(l > GRAM_RUN_MAX && l != GRAM_RUN_LOOP ? GRAM_RUN_MAX : l);
+            W->run_dead = E->run_dead;
+            W->run_open = E->run_open;
+            W->run_end = E->run_end;
+            if (E->run_mx > W->run_mx) W->run_mx = E->run_mx;
+        }
+        if (W->run_len <= before) return true; /* no progress (a cycle of states): stays open, a lower bound */
+    }
+    return true;
 }

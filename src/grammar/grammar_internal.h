@@ -102,7 +102,19 @@ typedef struct gset {
     bool has_loop;       /* loop is computed */
     gbyteset loop;       /* ASCII bytes b with next(state, b) == state */
     uint32_t hash;
+    /* the plain run (gengine_plain_run): plain characters in a row that are
+     * all allowed, each through a state that treats them alike */
+    bool has_run;
+    bool run_dead;       /* it ends where a uniform state refuses them */
+    bool run_open;       /* measuring stopped at run_end: the run may go on from there */
+    int16_t run_len;     /* 0..GRAM_RUN_MAX, or GRAM_RUN_LOOP: unbounded */
+    int32_t run_end;     /* open runs: the state where measuring stopped (its own run: 0, open) */
+    int32_t run_mx;      /* largest min_bytes on the run (start included) + 3 for a cut character */
 } gset;
+
+#define GRAM_RUN_CAP GRAM_PLAIN_MAX /* steps measured at a time */
+#define GRAM_RUN_MAX 30000     /* longer runs count as this long */
+#define GRAM_RUN_LOOP 0x7FFF
 
 typedef struct gengine {
     const lair_grammar *g;
@@ -119,6 +131,7 @@ typedef struct gengine {
     int32_t *next;      /* [cap_sets][256] transitions: set id, GS_DEAD, GS_UNKNOWN */
     /* scratch for closures */
     int32_t *work;      /* pairs (pos, parent) */
+    int32_t *run_buf;   /* [GRAM_RUN_CAP + 2] states of a plain run being measured */
     int32_t cap_work;
     int32_t *out;       /* top nodes of the state being built */
     int32_t cap_out;
@@ -185,7 +198,43 @@ struct lair_grammar_vocab {
     int32_t n_eog;
     uint8_t *is_eog;   /* [n_vocab] */
     bool all_bytes;    /* every byte of UTF-8 text is a one-byte token */
+    /* Plain-text index (grammar_plain.c).  A token is plain when its piece
+     * is 1..GRAM_PLAIN_MAX code points of GRAM_PLAIN (JSON string text
+     * without escapes), valid UTF-8 except that the last character may be
+     * cut short.  From a state that treats every plain character alike, a
+     * plain token's fate depends only on its length in code points. */
+    uint8_t *pcp;          /* [n_nodes] 0, or when every token below node i (beyond it) continues
+                            * with plain characters from a character boundary: their most
+                            * code points beyond the node (1..255, 255: that or more) */
+    int32_t plain_max;     /* longest plain token in code points (0: none) */
+    uint32_t *plain_bits;  /* [(plain_max + 1) * ((n_vocab + 31) / 32)]: row k = plain tokens of <= k points */
+    int64_t *plain_count;  /* [plain_max + 1] bits set in row k */
+    struct lair_grammar_vocab *rest; /* trie of the other tokens (shares blob, off) */
 };
+
+/* Longest plain token, in code points, that the index covers. */
+#define GRAM_PLAIN_MAX 64
+
+/* The trie of the n_order tokens in order (gv->blob, gv->off, n_vocab set);
+ * false when out of memory (grammar_vocab.c). */
+bool gvocab_build_trie(lair_grammar_vocab *gv, int32_t *order, int32_t n_order);
+/* Whether some output can contain the piece: up to 3 continuation bytes
+ * (ending a character begun before), then valid UTF-8 whose last character
+ * may be cut short.  Other pieces (broken UTF-8, which the byte automaton
+ * refuses in every state) stay out of the trie: never allowed. */
+bool gvocab_utf8_possible(const uint8_t *p, int64_t len);
+/* Builds the plain-text index once the trie is built; false when out of memory. */
+bool gvocab_build_plain(lair_grammar_vocab *gv);
+/* Whether every top class of state s (no partial character) either holds
+ * every plain code point or none: all plain characters lead to one state. */
+bool gengine_plain_uniform(const gengine *e, int32_t s);
+/* Matcher counters for tests: masks built from the plain-text index, and
+ * trie subtrees taken whole because their plain suffixes fit a plain run. */
+void gmatcher_plain_stats(const lair_grammar_matcher *m, int64_t *plain_masks, int64_t *plain_subtrees);
+/* Fills the plain run of state s (and of the states on it), measuring on
+ * past an open run's end while it is shorter than need; false when a limit
+ * or out of memory cut it (nothing cached). */
+bool gengine_plain_run(gengine *e, int32_t s, int32_t need);
 
 /* A vocabulary from explicit pieces (tests and fuzzing): token t has the
  * lens[t] bytes pieces[t]; eog[t] marks end-of-generation tokens; empty

@@ -7,7 +7,12 @@
  * subtree.  Two shortcuts allow a whole subtree at once from the ASCII
  * byte set of its pieces: when it lies on the uniform run of the walk's
  * state (string contents, "x{0,64}" counting down; gengine_chain), or when
- * its bytes loop on the state reached.  Masks are cached per parse state
+ * its bytes loop on the state reached.  Inside strings and bounded runs the
+ * plain-text index does most of the work (grammar_plain.c): a state whose
+ * plain run is known takes the row of plain tokens that fit it and walks
+ * only the small trie of the other tokens, and a walk takes whole subtrees
+ * whose suffixes are plain text that fits the run of the state reached
+ * (a '"' node in a value position).  Masks are cached per parse state
  * (an LRU of MASK_SLOTS bitsets) together with the largest "fewest bytes to
  * finish" after any allowed token, so a budget only costs a filtered walk
  * when it is tight. */
@@ -35,6 +40,7 @@ struct lair_grammar_matcher {
     uint64_t tick;
     int32_t *states;   /* [max_depth + 1] walk state per trie depth */
     int64_t n_hits, n_misses; /* mask cache statistics */
+    int64_t n_plain_masks, n_plain_subtrees; /* fast paths taken (tests) */
 };
 
 lair_status lair_grammar_matcher_create(const lair_grammar *g, const lair_grammar_vocab *gv,
@@ -89,13 +95,14 @@ static int64_t take_subtree(const lair_grammar_vocab *gv, int32_t i, int32_t end
 
 /* Walks the trie from state s; sets bits of allowed tokens in bits (zeroed
  * by the caller).  budget < 0: no limit.  Returns the allowed count. */
-static int64_t walk(lair_grammar_matcher *m, int32_t s, uint32_t *bits, int32_t budget, int32_t *maxmin) {
-    const lair_grammar_vocab *gv = m->gv;
+static int64_t walk(lair_grammar_matcher *m, const lair_grammar_vocab *gv, int32_t s, uint32_t *bits, int32_t budget,
+                    int32_t *maxmin, bool use_chain) {
     gengine *e = &m->e;
     int32_t *st = m->states, mx = 0;
     int64_t count = 0;
     st[0] = s;
-    const gchain *run = gengine_chain(e, s); /* NULL (out of memory): no skipping */
+    /* NULL (out of memory, or not wanted): no skipping along the run */
+    const gchain *run = use_chain ? gengine_chain(e, s) : NULL;
     const gtnode *nodes = gv->nodes;
     const int32_t *next = e->next; /* reloaded after a step: it may move */
     for (int32_t i = 0, n = gv->n_nodes; i < n;) {
@@ -109,6 +116,21 @@ static int64_t walk(lair_grammar_matcher *m, int32_t s, uint32_t *bits, int32_t 
             i = nd.end;
             continue;
         }
+        int32_t need = gv->pcp[i] == 255 ? GRAM_RUN_LOOP : gv->pcp[i]; /* 255: that many or more */
+        if (need && gengine_plain_run(e, t, need == GRAM_RUN_LOOP ? 1 : need)) {
+            /* every token below continues with at most pcp[i] plain
+             * characters: allowed at once when t's plain run is that long */
+            next = e->next;
+            const gset *T = &e->sets[t];
+            if (T->run_len >= need && (budget < 0 || T->run_mx <= budget - 1)) {
+                if (T->run_mx > mx) mx = T->run_mx;
+                count += take_subtree(gv, i, nd.end, bits);
+                m->n_plain_subtrees++;
+                i = nd.end;
+                continue;
+            }
+        }
+        next = e->next;
         if (run && nd.end > i + 1 && nd.depth - 1 <= GRAM_CHAIN && st[nd.depth - 1] == run->state[nd.depth - 1]) {
             /* the parent state lies on the uniform run from the walk's
              * state; when every byte below keeps to the run, all tokens of
@@ -155,6 +177,30 @@ static int64_t walk(lair_grammar_matcher *m, int32_t s, uint32_t *bits, int32_t 
     return count;
 }
 
+/* The mask of state s without a budget through the plain-text index
+ * (grammar_plain.c), when every plain character leads from s and from the
+ * states of its run alike: row n of the index, n the run's length, plus a
+ * walk of the other tokens' trie.  False (bits untouched) when the index
+ * does not apply. */
+static bool plain_mask(lair_grammar_matcher *m, int32_t s, uint32_t *bits, int64_t *count, int32_t *maxmin) {
+    const lair_grammar_vocab *gv = m->gv;
+    gengine *e = &m->e;
+    if (!gv->plain_max || !gv->rest || !gengine_plain_run(e, s, gv->plain_max)) return false;
+    const gset *S = &e->sets[s];
+    int32_t n = S->run_len, mx = 0;
+    if (n >= gv->plain_max) n = gv->plain_max; /* loops and long runs: every plain token */
+    else if (!S->run_dead) return false;      /* the run's end is not a refusal: longer tokens need walking */
+    if (n > 0) {
+        memcpy(bits, gv->plain_bits + (size_t)n * (size_t)m->n_words, (size_t)m->n_words * sizeof *bits);
+        mx = S->run_mx;
+    }
+    m->n_plain_masks++;
+    int32_t rmx; /* the other tokens rarely stay on a uniform run: no chain */
+    *count = (n > 0 ? gv->plain_count[n] : 0) + walk(m, gv->rest, s, bits, -1, &rmx, false);
+    *maxmin = rmx > mx ? rmx : mx;
+    return true;
+}
+
 /* The cached mask slot of state s, computed on a miss; -1 out of memory. */
 static int32_t mask_slot(lair_grammar_matcher *m, int32_t s) {
     int32_t slot = m->e.sets[s].mask_slot;
@@ -178,7 +224,8 @@ static int32_t mask_slot(lair_grammar_matcher *m, int32_t s) {
     }
     uint32_t *bits = m->slots + (size_t)slot * (size_t)m->n_words;
     memset(bits, 0, (size_t)m->n_words * sizeof *bits);
-    m->slot_count[slot] = walk(m, s, bits, -1, &m->slot_maxmin[slot]);
+    if (!plain_mask(m, s, bits, &m->slot_count[slot], &m->slot_maxmin[slot]))
+        m->slot_count[slot] = walk(m, m->gv, s, bits, -1, &m->slot_maxmin[slot], true);
     bool keep = !m->e.nomem; /* a walk cut short by out of memory is used once, not cached */
     m->slot_set[slot] = keep ? s : -1;
     m->slot_tick[slot] = keep ? ++m->tick : 0;
@@ -201,12 +248,12 @@ int64_t lair_grammar_matcher_mask(lair_grammar_matcher *m, uint32_t *allow, int6
     if (budget > 0 && budget - 1 < m->slot_maxmin[slot]) {
         if (words >= m->n_words) {
             int32_t mx;
-            walk(m, s, allow, budget, &mx);
+            walk(m, m->gv, s, allow, budget, &mx, true);
         } else { /* the caller's vocabulary is smaller: filter into a scratch copy */
             uint32_t *tmp = lair_calloc((size_t)m->n_words, sizeof *tmp);
             if (!tmp) return 0;
             int32_t mx;
-            walk(m, s, tmp, budget, &mx);
+            walk(m, m->gv, s, tmp, budget, &mx, true);
             memcpy(allow, tmp, (size_t)nw * sizeof *allow);
             lair_free(tmp);
         }
@@ -288,4 +335,9 @@ int32_t lair_grammar_matcher_min_bytes(const lair_grammar_matcher *m) {
 void lair_grammar_matcher_stats(const lair_grammar_matcher *m, int64_t *hits, int64_t *misses) {
     *hits = m->n_hits;
     *misses = m->n_misses;
+}
+
+void gmatcher_plain_stats(const lair_grammar_matcher *m, int64_t *plain_masks, int64_t *plain_subtrees) {
+    *plain_masks = m->n_plain_masks;
+    *plain_subtrees = m->n_plain_subtrees;
 }

@@ -30,6 +30,14 @@ static int cmp_piece(const void *a, const void *b) {
 
 void lair_grammar_vocab_free(lair_grammar_vocab *gv) {
     if (!gv) return;
+    if (gv->rest) { /* borrows the pieces */
+        gv->rest->blob = NULL;
+        gv->rest->off = NULL;
+        lair_grammar_vocab_free(gv->rest);
+    }
+    lair_free(gv->plain_bits);
+    lair_free(gv->pcp);
+    lair_free(gv->plain_count);
     lair_free(gv->nodes);
     lair_free(gv->sub);
     lair_free(gv->height);
@@ -48,7 +56,7 @@ static pthread_mutex_t g_sort_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Sorts the n_order tokens with non-empty pieces (gv->blob, gv->off set)
  * and lays out the trie; false when out of memory. */
-static bool build_trie(lair_grammar_vocab *gv, int32_t *order, int32_t n_order) {
+bool gvocab_build_trie(lair_grammar_vocab *gv, int32_t *order, int32_t n_order) {
     bool seen[256] = {0};
     int64_t used = gv->off[gv->n_vocab];
     for (int32_t k = 0; k < n_order; k++)
@@ -100,6 +108,10 @@ static bool build_trie(lair_grammar_vocab *gv, int32_t *order, int32_t n_order) 
      * puts a piece before every piece it prefixes, so a token is appended
      * right after its node (or its duplicates') and before the next node. */
     gv->tok0[nn] = nt;
+    gtnode *fit = nn ? lair_realloc(gv->nodes, (size_t)nn * sizeof *gv->nodes) : NULL; /* shrink to size */
+    if (fit) gv->nodes = fit;
+    int32_t *fit0 = lair_realloc(gv->tok0, ((size_t)nn + 1) * sizeof *gv->tok0);
+    if (fit0) gv->tok0 = fit0;
     /* ASCII byte sets of every subtree, bottom-up: a node's parent is the
      * nearest earlier node one level up (preorder) */
     gv->sub = lair_calloc((size_t)nn + 1, sizeof *gv->sub);
@@ -170,11 +182,11 @@ lair_status lair_grammar_vocab_create(const lair_vocab *v, lair_grammar_vocab **
             lair_free(order);
             return lair_err_set(err, LAIR_ERR_LIMIT, "grammar: token %d has a piece of %zu bytes (limit 65535)", (int)t, len);
         }
+        if (gvocab_utf8_possible((const uint8_t *)gv->blob + used, (int64_t)len)) order[n_order++] = t;
         used += (int64_t)len;
-        order[n_order++] = t;
     }
     gv->off[n] = used;
-    if (!build_trie(gv, order, n_order)) goto oom;
+    if (!gvocab_build_trie(gv, order, n_order) || !gvocab_build_plain(gv)) goto oom;
     lair_free(order);
     *out = gv;
     return LAIR_OK;
@@ -215,11 +227,11 @@ lair_status gvocab_from_pieces(const char *const *pieces, const size_t *lens, co
                                 lens[t]);
         }
         memcpy(gv->blob + used, pieces[t], lens[t]);
+        if (gvocab_utf8_possible((const uint8_t *)gv->blob + used, (int64_t)lens[t])) order[n_order++] = t;
         used += (int64_t)lens[t];
-        order[n_order++] = t;
     }
     gv->off[n] = used;
-    if (!build_trie(gv, order, n_order)) goto oom;
+    if (!gvocab_build_trie(gv, order, n_order) || !gvocab_build_plain(gv)) goto oom;
     lair_free(order);
     *out = gv;
     return LAIR_OK;
