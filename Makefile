@@ -62,8 +62,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/liblair.a
 test: all
 	@BUILD=$(BUILD) RUN_PREFIX="$(RUN_PREFIX)" sh tests/run.sh
 
+# (LAIR_SANITIZED: the slowest end-to-end tests take fewer samples)
 asan:
-	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
+	LAIR_SANITIZED=1 $(MAKE) BUILD=build/asan OPT="-O1 -g" \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
 # The tests that run threads (engine, quantizer), under ThreadSanitizer.

@@ -367,8 +367,13 @@ def _():
         (json.dumps(chat("x", stop=[1, 2])).encode(), "stop", None),
         (json.dumps(chat("x", stream="yes")).encode(), "stream", None),
         (json.dumps(chat("x", seed=1.5)).encode(), "seed", None),
-        (json.dumps(chat("x", response_format={"type": "json_object"})).encode(), "response_format", None),
-        (json.dumps(chat("x", tools=[{"type": "function", "function": {"name": "f"}}])).encode(), "tools", None),
+        (json.dumps(chat("x", response_format={"type": "xml"})).encode(), "response_format", None),
+        (json.dumps(chat("x", response_format={"type": "json_schema"})).encode(), "response_format", None),
+        (json.dumps(chat("x", tools=[{"type": "function", "function": {"name": "bad name!"}}])).encode(), "tools",
+         None),
+        (json.dumps(chat("x", tools=[{"type": "function", "function": {"name": "f"}}],
+                         tool_choice={"type": "function", "function": {"name": "g"}})).encode(), "tool_choice", None),
+        (json.dumps(chat("x", grammar="root ::= nothing")).encode(), "grammar", None),
         (json.dumps({"model": "tiny", "messages": [{"role": "wizard", "content": "x"}]}).encode(), "messages", None),
         (json.dumps({"model": "tiny", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}).encode(),
          "messages", None),
@@ -389,7 +394,7 @@ def _():
     # Ollama routes answer in Ollama's shape
     for body in ({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "options": {"temperature": "x"}},
                  {"model": "tiny", "messages": [{"role": "user", "content": "x"}], "options": {"top_p": -0.5}},
-                 {"model": "tiny", "messages": [{"role": "user", "content": "x"}], "format": "json"},
+                 {"model": "tiny", "messages": [{"role": "user", "content": "x"}], "format": "yaml"},
                  {"model": "tiny", "prompt": 5},
                  {"messages": []}):
         path = "/api/generate" if "prompt" in body else "/api/chat"

@@ -47,5 +47,7 @@ extern const cli_cmd cmd_tokenize;
 extern const cli_cmd cmd_run;
 extern const cli_cmd cmd_chat;
 extern const cli_cmd cmd_serve;
+extern const cli_cmd cmd_grammar;
+extern const cli_cmd cmd_plan;
 
 #endif

@@ -5,7 +5,7 @@
 #include "cli.h"
 #include "lair.h"
 
-static const cli_cmd *const commands[] = {&cmd_inspect, &cmd_gen, &cmd_quantize, &cmd_logits, &cmd_bench, &cmd_tokenize, &cmd_template, &cmd_run, &cmd_chat, &cmd_serve};
+static const cli_cmd *const commands[] = {&cmd_inspect, &cmd_gen, &cmd_quantize, &cmd_logits, &cmd_bench, &cmd_tokenize, &cmd_template, &cmd_run, &cmd_chat, &cmd_serve, &cmd_grammar, &cmd_plan};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void print_help(void) {

@@ -24,6 +24,7 @@
 #include "lair.h"
 #include "server/http.h"
 #include "server/sched.h"
+#include "server/toolcall.h"
 #include "text/jinja.h"
 
 /* ---- models ---------------------------------------------------------------- */
@@ -56,6 +57,7 @@ typedef struct srv_model {
     double load_s;         /* seconds the load took */
     double loaded_at;      /* wall clock */
     lair_context_bytes mem;
+    lair_grammar_vocab *gvocab; /* token trie for structured output, built on first use */
 } srv_model;
 
 /* What every loaded model gets. */
@@ -80,6 +82,8 @@ void srv_model_free(srv_model *m);
  * did it.  Thread-safe. */
 lair_status srv_model_acquire(srv_model *m, const srv_load_opts *o, bool *just_loaded, lair_err *err);
 bool srv_model_loaded(srv_model *m);
+/* The model's token trie for grammars (built on first use; thread-safe). */
+lair_status srv_model_grammar_vocab(srv_model *m, const lair_grammar_vocab **out, lair_err *err);
 /* Memory figures for the loaded weights m->model (used by acquire; exposed
  * for the start-up banner).  The message names every figure in GiB. */
 void srv_model_mem_need(const srv_model *m, const lair_model *lm, const srv_load_opts *o, srv_mem_need *out);
@@ -126,6 +130,8 @@ void oll_h_version(http_req *r, void *ud);
 
 #define SRV_MAX_STOP_LEN 4096 /* bytes per stop string */
 
+typedef enum srv_tool_choice { SRV_TOOLS_AUTO, SRV_TOOLS_NONE, SRV_TOOLS_REQUIRED, SRV_TOOLS_NAMED } srv_tool_choice;
+
 /* A request's generation settings, parsed and range-checked.  Strings point
  * into the request's JSON (valid while it is). */
 typedef struct srv_gen_params {
@@ -137,6 +143,16 @@ typedef struct srv_gen_params {
     int32_t n_logprobs;      /* -1: none */
     bool ignore_eos;
     bool stream, include_usage;
+
+    /* structured output and tools (structured.c) */
+    char *gbnf;               /* lair_malloc'd: the grammar the output must follow; NULL: free text */
+    const char *gbnf_field;   /* the request field it came from (400s name it) */
+    char *unenforced;         /* "strict": false: what the schema compiler dropped (lair_malloc'd) */
+    const json_t *tools;      /* the request's tools (borrowed; validated), NULL: none */
+    srv_tool_choice tool_choice;
+    const char *tool_name;    /* SRV_TOOLS_NAMED */
+    bool parallel_tools;
+    tc_format tool_format;    /* the model template's (srv_tools_prepare) */
 } srv_gen_params;
 
 /* Which request field is wrong and why (400). */
@@ -154,6 +170,21 @@ bool srv_params_openai(const json_t *body, srv_api api, int32_t n_vocab, srv_gen
 bool srv_params_ollama(const json_t *body, srv_gen_params *out, srv_param_err *e);
 void srv_gen_params_free(srv_gen_params *p);
 
+/* ---- structured output and tools (structured.c) ----------------------------- */
+
+/* response_format, grammar; on chat also tools, tool_choice, parallel_tool_calls. */
+bool srv_structured_openai(const json_t *body, srv_api api, srv_gen_params *p, srv_param_err *e);
+/* format ("json" or a schema), tools. */
+bool srv_structured_ollama(const json_t *body, srv_gen_params *p, srv_param_err *e);
+void srv_structured_free(srv_gen_params *p);
+/* Once the model is known: the tool-call format of its template, the
+ * messages as that template wants them (replaces *messages), the extra
+ * template variables (*extra, NULL when none) and, for a forced call, the
+ * grammar.  Fails naming "tools" (a schema that cannot be enforced). */
+lair_status srv_tools_prepare(srv_model *m, srv_gen_params *p, json_t **messages, json_t **extra, srv_param_err *e);
+/* Whether the reply of this request is read for tool calls. */
+static inline bool srv_tools_active(const srv_gen_params *p) { return p->tools && p->tool_choice != SRV_TOOLS_NONE; }
+
 /* ---- running a request (gen.c) --------------------------------------------- */
 
 /* Finds the model by name (the default when name is NULL and there is one
@@ -163,8 +194,9 @@ srv_model *srv_find_model(srv_state *st, http_req *r, const char *name, bool *ju
 /* Looks a model up by name without loading it (NULL: unknown). */
 srv_model *srv_lookup_model(srv_state *st, const char *name);
 
-/* Prompt tokens of a chat (messages already validated) or a plain text. */
-lair_status srv_chat_tokens(srv_model *m, const json_t *messages, lair_tokens *out, lair_err *err);
+/* Prompt tokens of a chat (messages already validated; extra: template
+ * variables or NULL) or a plain text. */
+lair_status srv_chat_tokens(srv_model *m, const json_t *messages, const json_t *extra, lair_tokens *out, lair_err *err);
 lair_status srv_text_tokens(srv_model *m, const char *text, size_t len, lair_tokens *out, lair_err *err);
 
 /* Validates an OpenAI/Ollama messages array and returns a copy whose

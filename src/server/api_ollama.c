@@ -54,19 +54,64 @@ static void line(http_buf *out, json_t *v) {
     json_decref(v);
 }
 
+/* Ollama's tool_calls: [{"function": {"name", "arguments": {object}}}]. */
+static json_t *tool_calls_json(const tc_parsed *pc) {
+    json_t *a = json_array();
+    for (int i = 0; a && i < pc->n_calls; i++) {
+        json_t *args = json_loads(pc->calls[i].arguments, 0, NULL);
+        json_array_append_new(a, json_pack("{s:{s:s,s:o?}}", "function", "name", pc->calls[i].name, "arguments",
+                                           args ? args : json_object()));
+    }
+    return a;
+}
+
 typedef struct oll_stream {
     srv_model *m;
     srv_job *job;
     bool chat;
     double t0, load_s;
+    /* tools: the reply so far and how much of it went out as content */
+    bool tools;
+    tc_format tool_format;
+    http_buf reply;
+    size_t sent;
 } oll_stream;
+
+/* With tools: content goes out as far as it cannot be a call; the calls
+ * come as one message at the end. */
+static void oll_tools_output(oll_stream *s, const srv_output *o, http_buf *out) {
+    http_buf_add(&s->reply, o->text ? o->text : "", o->len);
+    const char *all = s->reply.p ? s->reply.p : "";
+    if (o->finish == SRV_RUNNING) {
+        size_t safe = tc_content_prefix(s->tool_format, all, s->reply.len);
+        if (safe > s->sent) line(out, piece(s->m, true, srv_json_text(all + s->sent, safe - s->sent), false));
+        if (safe > s->sent) s->sent = safe;
+        return;
+    }
+    if (o->finish != SRV_FINISH_STOP && o->finish != SRV_FINISH_LENGTH) return;
+    tc_parsed pc;
+    lair_err e = {0};
+    if (tc_parse(s->tool_format, all, s->reply.len, &pc, &e) != LAIR_OK) {
+        out->oom = true;
+        return;
+    }
+    size_t end = pc.n_calls ? pc.content_len : s->reply.len;
+    if (end > s->sent) line(out, piece(s->m, true, srv_json_text(all + s->sent, end - s->sent), false));
+    if (pc.n_calls) {
+        json_t *msg = piece(s->m, true, json_string(""), false);
+        if (msg) json_object_set_new(json_object_get(msg, "message"), "tool_calls", tool_calls_json(&pc));
+        line(out, msg);
+    }
+    tc_parsed_free(&pc);
+}
 
 static http_stream_rc oll_next(void *ctx, http_buf *out, int timeout_ms) {
     oll_stream *s = ctx;
     srv_output o;
     memset(&o, 0, sizeof o);
     if (!srv_job_wait(s->job, &o, timeout_ms)) return HTTP_STREAM_MORE;
-    if (o.len) line(out, piece(s->m, s->chat, srv_json_text(o.text, o.len), false));
+    if (s->tools) oll_tools_output(s, &o, out);
+    else if (o.len) line(out, piece(s->m, s->chat, srv_json_text(o.text, o.len), false));
     http_stream_rc rc = HTTP_STREAM_MORE;
     if (o.finish == SRV_FINISH_STOP || o.finish == SRV_FINISH_LENGTH) {
         json_t *f = piece(s->m, s->chat, json_string(""), true);
@@ -89,6 +134,7 @@ static http_stream_rc oll_next(void *ctx, http_buf *out, int timeout_ms) {
 static void oll_stream_free(void *ctx) {
     oll_stream *s = ctx;
     srv_job_free(s->job);
+    http_buf_free(&s->reply);
     lair_free(s);
 }
 
@@ -103,7 +149,7 @@ static void run(http_req *r, srv_model *m, const lair_tokens *prompt, const srv_
             http_reply_error(r, 500, NULL, NULL, "out of memory");
             return;
         }
-        *s = (oll_stream){m, j, chat, t0, load_s};
+        *s = (oll_stream){m, j, chat, t0, load_s, chat && srv_tools_active(gp), gp->tool_format, {0}, 0};
         http_reply_stream(r, "application/x-ndjson", NULL, oll_next, oll_stream_free, s);
         return;
     }
@@ -120,11 +166,18 @@ static void run(http_req *r, srv_model *m, const lair_tokens *prompt, const srv_
         srv_result_free(&res);
         return;
     }
-    json_t *o = piece(m, chat, srv_json_text(res.text, res.len), true);
+    tc_parsed pc = {0};
+    lair_err e = {0};
+    bool calls = chat && srv_tools_active(gp) && tc_parse(gp->tool_format, res.text, res.len, &pc, &e) == LAIR_OK &&
+                 pc.n_calls > 0;
+    json_t *o = calls ? piece(m, chat, srv_json_text(pc.content, pc.content_len), true)
+                      : piece(m, chat, srv_json_text(res.text, res.len), true);
     if (o) {
+        if (calls) json_object_set_new(json_object_get(o, "message"), "tool_calls", tool_calls_json(&pc));
         json_object_set_new(o, "done_reason", json_string(srv_finish_name(res.finish)));
         add_stats(o, &res.usage, t0, load_s);
     }
+    tc_parsed_free(&pc);
     srv_result_free(&res);
     http_reply_json(r, o ? 200 : 500, o);
 }
@@ -204,7 +257,22 @@ static void generate(http_req *r, srv_state *st, bool chat) {
     }
     lair_tokens toks = {0};
     lair_err e = {0};
-    lair_status ls = msgs ? srv_chat_tokens(m, msgs, &toks, &e) : srv_text_tokens(m, prompt, prompt_len, &toks, &e);
+    json_t *extra = NULL;
+    if (!chat && gp.tools) {
+        http_reply_error(r, 400, "tools", NULL, "tools need /api/chat");
+        json_decref(msgs);
+        srv_gen_params_free(&gp);
+        return;
+    }
+    lair_status ls = chat ? srv_tools_prepare(m, &gp, &msgs, &extra, &pe) : LAIR_OK;
+    if (ls != LAIR_OK) {
+        http_reply_error(r, ls == LAIR_ERR_NOMEM ? 500 : 400, pe.param, NULL, "%s", pe.msg);
+        json_decref(msgs);
+        srv_gen_params_free(&gp);
+        return;
+    }
+    ls = msgs ? srv_chat_tokens(m, msgs, extra, &toks, &e) : srv_text_tokens(m, prompt, prompt_len, &toks, &e);
+    json_decref(extra);
     if (ls != LAIR_OK)
         http_reply_error(r, ls == LAIR_ERR_NOMEM ? 500 : 400, chat ? "messages" : "prompt", NULL, "%s", e.msg);
     else

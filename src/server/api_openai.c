@@ -63,6 +63,19 @@ static json_t *completion_logprobs(const lair_vocab *v, const lair_token_logprob
                      "text_offset", offs);
 }
 
+/* OpenAI's tool_calls array for parsed calls; with for_delta, the shape of
+ * a streamed delta (index per call, arguments sent separately). */
+static json_t *tool_calls_json(const tc_parsed *pc) {
+    json_t *a = json_array();
+    for (int i = 0; a && i < pc->n_calls; i++) {
+        char id[40];
+        srv_make_id("call_", id, sizeof id);
+        json_array_append_new(a, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type", "function", "function", "name",
+                                           pc->calls[i].name, "arguments", pc->calls[i].arguments));
+    }
+    return a;
+}
+
 /* ---- streams (SSE) -------------------------------------------------------- */
 
 typedef struct oai_stream {
@@ -74,6 +87,12 @@ typedef struct oai_stream {
     char id[48];
     long long created;
     size_t text_offset;
+    /* tools: the reply so far and how much of it went out as content */
+    bool tools;
+    tc_format tool_format;
+    http_buf reply;
+    size_t sent;
+    const char *unenforced; /* owned by the stream (lair_malloc'd) */
 } oai_stream;
 
 static json_t *chunk_base(const oai_stream *s) {
@@ -122,7 +141,47 @@ static http_stream_rc oai_next(void *ctx, http_buf *out, int timeout_ms) {
     memset(&o, 0, sizeof o);
     if (!srv_job_wait(s->job, &o, timeout_ms)) return HTTP_STREAM_MORE;
     const lair_vocab *v = lair_model_vocab(s->m->model);
-    if (o.len || o.n_lp > 0) {
+    if (s->tools) { /* hold back what may be a tool call */
+        http_buf_add(&s->reply, o.text ? o.text : "", o.len);
+        size_t safe = o.finish == SRV_RUNNING ? tc_content_prefix(s->tool_format, s->reply.p ? s->reply.p : "",
+                                                                    s->reply.len)
+                                              : s->sent;
+        if (safe > s->sent || o.n_lp > 0) {
+            size_t n = safe > s->sent ? safe - s->sent : 0;
+            json_t *text = srv_json_text(s->reply.p ? s->reply.p + s->sent : "", n);
+            json_t *lp = s->n_logprobs >= 0 && o.n_lp > 0 ? chat_logprobs(v, o.lp, (size_t)o.n_lp) : NULL;
+            sse(out, chunk(s, json_pack("{s:o}", "content", text), lp, NULL));
+            s->sent += n;
+        }
+        if (o.finish == SRV_FINISH_STOP || o.finish == SRV_FINISH_LENGTH) {
+            tc_parsed pc;
+            lair_err e = {0};
+            if (tc_parse(s->tool_format, s->reply.p ? s->reply.p : "", s->reply.len, &pc, &e) != LAIR_OK) {
+                out->oom = true;
+            } else {
+                size_t content_end = pc.n_calls ? pc.content_len : s->reply.len;
+                /* content before the calls that was held back (the parser trims only after it) */
+                if (pc.n_calls && content_end > s->reply.len) content_end = s->reply.len;
+                if (content_end > s->sent)
+                    sse(out, chunk(s, json_pack("{s:o}", "content",
+                                                srv_json_text(s->reply.p + s->sent, content_end - s->sent)),
+                                   NULL, NULL));
+                for (int i = 0; i < pc.n_calls; i++) {
+                    char cid[40];
+                    srv_make_id("call_", cid, sizeof cid);
+                    sse(out, chunk(s, json_pack("{s:[{s:i,s:s,s:s,s:{s:s,s:s}}]}", "tool_calls", "index", i, "id", cid,
+                                                "type", "function", "function", "name", pc.calls[i].name,
+                                                "arguments", ""),
+                                   NULL, NULL));
+                    sse(out, chunk(s, json_pack("{s:[{s:i,s:{s:s}}]}", "tool_calls", "index", i, "function",
+                                                "arguments", pc.calls[i].arguments),
+                                   NULL, NULL));
+                }
+                if (pc.n_calls) o.finish = SRV_FINISH_TOOL_CALLS;
+                tc_parsed_free(&pc);
+            }
+        }
+    } else if (o.len || o.n_lp > 0) {
         json_t *text = srv_json_text(o.text ? o.text : "", o.len);
         json_t *lp = NULL;
         if (s->n_logprobs >= 0 && o.n_lp > 0)
@@ -131,9 +190,11 @@ static http_stream_rc oai_next(void *ctx, http_buf *out, int timeout_ms) {
         sse(out, chunk(s, s->chat ? json_pack("{s:o}", "content", text) : text, lp, NULL));
     }
     http_stream_rc rc = HTTP_STREAM_MORE;
-    if (o.finish == SRV_FINISH_STOP || o.finish == SRV_FINISH_LENGTH) {
+    if (o.finish == SRV_FINISH_STOP || o.finish == SRV_FINISH_LENGTH || o.finish == SRV_FINISH_TOOL_CALLS) {
         s->finished = true;
-        sse(out, chunk(s, s->chat ? json_object() : json_string(""), NULL, srv_finish_name(o.finish)));
+        json_t *last = chunk(s, s->chat ? json_object() : json_string(""), NULL, srv_finish_name(o.finish));
+        if (last && s->unenforced) json_object_set_new(last, "unenforced", json_string(s->unenforced));
+        sse(out, last);
         if (s->include_usage) {
             json_t *u = chunk_base(s);
             if (u) {
@@ -161,6 +222,8 @@ static http_stream_rc oai_next(void *ctx, http_buf *out, int timeout_ms) {
 static void oai_stream_free(void *ctx) {
     oai_stream *s = ctx;
     srv_job_free(s->job); /* cancels it when the client left early */
+    http_buf_free(&s->reply);
+    lair_free((char *)s->unenforced);
     lair_free(s);
 }
 
@@ -180,7 +243,9 @@ static void run(http_req *r, srv_model *m, const lair_tokens *prompt, srv_gen_pa
             http_reply_error(r, 500, NULL, NULL, "out of memory");
             return;
         }
-        *s = (oai_stream){m, j, chat, gp->include_usage, gp->n_logprobs, false, false, {0}, created, 0};
+        *s = (oai_stream){m, j, chat, gp->include_usage, gp->n_logprobs, false, false, {0}, created, 0,
+                          chat && srv_tools_active(gp), gp->tool_format, {0}, 0, gp->unenforced};
+        gp->unenforced = NULL; /* the stream's now */
         memcpy(s->id, id, sizeof id);
         http_reply_stream(r, "text/event-stream", ": ping\n\n", oai_next, oai_stream_free, s);
         return;
@@ -199,20 +264,35 @@ static void run(http_req *r, srv_model *m, const lair_tokens *prompt, srv_gen_pa
         return;
     }
     const lair_vocab *v = lair_model_vocab(m->model);
-    json_t *text = srv_json_text(res.text, res.len);
+    json_t *tool_calls = NULL;
+    const char *reply = res.text;
+    size_t reply_len = res.len;
+    tc_parsed pc = {0};
+    if (chat && srv_tools_active(gp)) {
+        lair_err e = {0};
+        if (tc_parse(gp->tool_format, res.text, res.len, &pc, &e) == LAIR_OK && pc.n_calls) {
+            tool_calls = tool_calls_json(&pc);
+            reply = pc.content;
+            reply_len = pc.content_len;
+            res.finish = SRV_FINISH_TOOL_CALLS;
+        }
+    }
+    json_t *text = tool_calls && !reply_len ? json_null() : srv_json_text(reply, reply_len);
     json_t *lp = NULL;
     size_t off = 0;
     if (gp->n_logprobs >= 0)
         lp = chat ? chat_logprobs(v, res.lp, res.n_lp) : completion_logprobs(v, res.lp, res.n_lp, &off);
-    json_t *choice = chat ? json_pack("{s:i,s:{s:s,s:o?},s:o,s:s}", "index", 0, "message", "role", "assistant",
-                                      "content", text, "logprobs", lp ? lp : json_null(), "finish_reason",
-                                      srv_finish_name(res.finish))
+    json_t *choice = chat ? json_pack("{s:i,s:{s:s,s:o?,s:o*},s:o,s:s}", "index", 0, "message", "role", "assistant",
+                                      "content", text, "tool_calls", tool_calls, "logprobs", lp ? lp : json_null(),
+                                      "finish_reason", srv_finish_name(res.finish))
                           : json_pack("{s:i,s:o?,s:o,s:s}", "index", 0, "text", text, "logprobs",
                                       lp ? lp : json_null(), "finish_reason", srv_finish_name(res.finish));
     json_t *body = json_pack("{s:s,s:s,s:I,s:s,s:s,s:[o?],s:o?,s:o?}", "id", id, "object",
                              chat ? "chat.completion" : "text_completion", "created", (json_int_t)created, "model",
                              m->id, "system_fingerprint", FINGERPRINT, "choices", choice, "usage",
                              usage_json(&res.usage), "timings", timings_json(&res.usage));
+    if (body && gp->unenforced) json_object_set_new(body, "unenforced", json_string(gp->unenforced));
+    tc_parsed_free(&pc);
     srv_result_free(&res);
     http_reply_json(r, body ? 200 : 500, body);
 }
@@ -254,10 +334,15 @@ void oai_h_chat(http_req *r, void *ud) {
     }
     lair_tokens prompt = {0};
     lair_err e = {0};
-    if (srv_chat_tokens(m, msgs, &prompt, &e) != LAIR_OK)
+    json_t *extra = NULL;
+    lair_status ts = srv_tools_prepare(m, &gp, &msgs, &extra, &pe);
+    if (ts != LAIR_OK)
+        http_reply_error(r, ts == LAIR_ERR_NOMEM ? 500 : 400, pe.param, NULL, "%s", pe.msg);
+    else if (srv_chat_tokens(m, msgs, extra, &prompt, &e) != LAIR_OK)
         http_reply_error(r, e.code == LAIR_ERR_NOMEM ? 500 : 400, "messages", NULL, "%s", e.msg);
     else
         run(r, m, &prompt, &gp, true);
+    json_decref(extra);
     lair_tokens_free(&prompt);
     srv_gen_params_free(&gp);
     json_decref(msgs);

@@ -59,11 +59,11 @@ srv_model *srv_find_model(srv_state *st, http_req *r, const char *name, bool *ju
     return m;
 }
 
-lair_status srv_chat_tokens(srv_model *m, const json_t *messages, lair_tokens *out, lair_err *err) {
+lair_status srv_chat_tokens(srv_model *m, const json_t *messages, const json_t *extra, lair_tokens *out, lair_err *err) {
     const lair_vocab *v = lair_model_vocab(m->model);
     char *text = NULL;
     size_t len = 0;
-    lair_status st = lair_chat_render(m->tmpl, v, messages, NULL, true, &text, &len, err);
+    lair_status st = lair_chat_render(m->tmpl, v, messages, extra, true, &text, &len, err);
     if (st == LAIR_OK) st = lair_chat_tokenize(v, text, len, messages, out, err);
     lair_free(text);
     return st;
@@ -175,7 +175,18 @@ srv_job *srv_start(http_req *r, srv_model *m, const lair_tokens *prompt, const s
     jp.n_stop = gp->n_stop;
     jp.ignore_eos = gp->ignore_eos;
     jp.n_logprobs = gp->n_logprobs;
+    jp.special_text = srv_tools_active(gp); /* tool-call markers are often control tokens */
     lair_err e = {0};
+    if (gp->gbnf) {
+        lair_status st = lair_grammar_parse(gp->gbnf, strlen(gp->gbnf), NULL, NULL, &jp.grammar, &e);
+        if (st == LAIR_OK) st = srv_model_grammar_vocab(m, &jp.gvocab, &e);
+        if (st != LAIR_OK) {
+            if (jp.grammar) lair_grammar_free(jp.grammar);
+            http_reply_error(r, st == LAIR_ERR_NOMEM ? 500 : 400, gp->gbnf_field, NULL, "%s: %s", gp->gbnf_field,
+                             e.msg);
+            return NULL;
+        }
+    }
     srv_job *j = NULL;
     switch (srv_submit(m->sched, &jp, &j, &e)) {
     case SRV_SUBMIT_OK: return j;
@@ -258,6 +269,7 @@ const char *srv_finish_name(srv_finish f) {
     case SRV_FINISH_LENGTH: return "length";
     case SRV_FINISH_CANCELLED: return "cancelled";
     case SRV_FINISH_ERROR: return "error";
+    case SRV_FINISH_TOOL_CALLS: return "tool_calls";
     case SRV_RUNNING: break;
     }
     return "stop";

@@ -135,6 +135,7 @@ lair_status srv_model_open(const char *id, const char *path, srv_model **out, la
 void srv_model_free(srv_model *m) {
     if (!m) return;
     srv_sched_free(m->sched);
+    if (m->gvocab) lair_grammar_vocab_free(m->gvocab);
     lair_jinja_free(m->tmpl);
     lair_free(m->tmpl_src);
     lair_model_free(m->model);
@@ -142,6 +143,15 @@ void srv_model_free(srv_model *m) {
     lair_free(m->id);
     lair_free(m->path);
     lair_free(m);
+}
+
+lair_status srv_model_grammar_vocab(srv_model *m, const lair_grammar_vocab **out, lair_err *err) {
+    lair_mutex_lock(m->mu);
+    lair_status st = LAIR_OK;
+    if (!m->gvocab) st = lair_grammar_vocab_create(lair_model_vocab(m->model), &m->gvocab, err);
+    *out = m->gvocab;
+    lair_mutex_unlock(m->mu);
+    return st;
 }
 
 bool srv_model_loaded(srv_model *m) {

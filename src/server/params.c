@@ -172,20 +172,6 @@ static bool refuse_unsupported_openai(const json_t *body, srv_param_err *e) {
     v = json_object_get(body, "suffix");
     if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_length(v)))
         return perr(e, "", "suffix", "is not supported (fill-in-the-middle)");
-    v = json_object_get(body, "tools");
-    if (v && !json_is_null(v) && !(json_is_array(v) && !json_array_size(v)))
-        return perr(e, "", "tools", "are not supported yet");
-    v = json_object_get(body, "functions");
-    if (v && !json_is_null(v) && !(json_is_array(v) && !json_array_size(v)))
-        return perr(e, "", "functions", "are not supported yet");
-    v = json_object_get(body, "response_format");
-    if (v && !json_is_null(v)) {
-        const json_t *t = json_is_object(v) ? json_object_get(v, "type") : NULL;
-        if (!t || !json_is_string(t)) return perr(e, "", "response_format", "must be an object with a \"type\"");
-        if (strcmp(json_string_value(t), "text") != 0)
-            return perr(e, "", "response_format", "type '%.40s' is not supported yet (only \"text\")",
-                        json_string_value(t));
-    }
     return true;
 }
 
@@ -194,6 +180,7 @@ bool srv_params_openai(const json_t *body, srv_api api, int32_t n_vocab, srv_gen
     int64_t i;
     int r;
     if (!refuse_unsupported_openai(body, e)) return false;
+    if (!srv_structured_openai(body, api, p, e)) return false;
     if (!sampling_fields(body, "", 2, 2, p, e)) return false;
     if ((r = get_int(body, "", "max_tokens", 1, INT64_MAX, &i, e)) < 0) return false;
     if (r) p->max_tokens = i > INT32_MAX ? INT32_MAX : (int32_t)i;
@@ -226,13 +213,8 @@ bool srv_params_ollama(const json_t *body, srv_gen_params *p, srv_param_err *e) 
     defaults(p);
     p->stream = true; /* Ollama streams unless told not to */
     if (get_bool(body, "", "stream", &p->stream, e) < 0) return false;
-    const json_t *v = json_object_get(body, "format");
-    if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_length(v)))
-        return perr(e, "", "format", "(structured output) is not supported yet");
-    v = json_object_get(body, "tools");
-    if (v && !json_is_null(v) && !(json_is_array(v) && !json_array_size(v)))
-        return perr(e, "", "tools", "are not supported yet");
-    v = json_object_get(body, "suffix");
+    if (!srv_structured_ollama(body, p, e)) return false;
+    const json_t *v = json_object_get(body, "suffix");
     if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_length(v)))
         return perr(e, "", "suffix", "is not supported (fill-in-the-middle)");
     v = json_object_get(body, "images");
@@ -258,6 +240,7 @@ bool srv_params_ollama(const json_t *body, srv_gen_params *p, srv_param_err *e) 
 }
 
 void srv_gen_params_free(srv_gen_params *p) {
+    srv_structured_free(p);
     lair_free(p->bias);
     p->bias = NULL;
     p->sp.bias = NULL;

@@ -45,6 +45,13 @@ struct srv_job {
     lair_detok detok;
     lair_token pending;   /* sampled, not yet evaluated (-1: none) */
     int32_t row;          /* logits row of this job in the last batch (-1: none) */
+    bool stop_string;     /* ended by a stop string (its text is not output) */
+
+    /* structured output: the grammar the output must follow (owned), its
+     * matcher, and the mask of allowed tokens ((n_vocab + 31) / 32 words) */
+    lair_grammar *grammar;
+    lair_grammar_matcher *gm;
+    uint32_t *allow;
 
     /* output not yet read (guarded by s->mu) */
     char *out;
@@ -168,6 +175,9 @@ static void job_unref(srv_job *j) { /* s->mu held */
     lair_sampler_free(j->sampler);
     lair_stop_free(j->stop);
     lair_detok_free(&j->detok);
+    if (j->gm) lair_grammar_matcher_free(j->gm);
+    if (j->grammar) lair_grammar_free(j->grammar);
+    lair_free(j->allow);
     lair_free(j->out);
     lair_free(j->lp);
     lair_cond_free(j->cond);
@@ -287,7 +297,7 @@ static void retire(srv_sched *s, srv_job *j) {
 
 static void finish(srv_sched *s, srv_job *j, srv_finish f, const char *error) {
     if (j->state == JOB_DONE) return;
-    if (f != SRV_FINISH_STOP && f != SRV_FINISH_ERROR) { /* the tail the stop matcher or detokenizer held */
+    if (!j->stop_string && f != SRV_FINISH_ERROR) { /* the tail the stop matcher or detokenizer held */
         size_t n;
         const char *tail = lair_detok_flush(&j->detok, &n);
         lair_stop_result r = {tail, n, -1};
@@ -366,10 +376,20 @@ static void sample(srv_sched *s, srv_job *j) {
     const float *logits = lair_logits(s->ctx, j->row);
     j->row = -1;
     lair_token_logprobs lp;
+    if (j->gm) { /* only tokens that keep the output valid and completable within the budget */
+        int64_t n_ok = lair_grammar_matcher_mask(j->gm, j->allow, s->n_vocab, j->max_tokens - j->n_gen);
+        if (n_ok == 0) {
+            finish(s, j, SRV_FINISH_ERROR, "the grammar allows no token here (max_tokens too small to complete it)");
+            return;
+        }
+        lair_sampler_set_allowed(j->sampler, j->allow);
+    }
     lair_token t = logits ? lair_sampler_sample(j->sampler, logits, j->n_logprobs >= 0 ? &lp : NULL) : -1;
     double now = lair_time_seconds();
     if (t < 0 || t >= s->n_vocab) {
-        finish(s, j, SRV_FINISH_ERROR, "no token can be sampled (every logit is banned or not a number)");
+        finish(s, j, SRV_FINISH_ERROR,
+               j->gm ? "no token allowed by the grammar can be sampled (banned by logit_bias or not a number)"
+                     : "no token can be sampled (every logit is banned or not a number)");
         return;
     }
     if (j->state == JOB_PREFILL) {
@@ -387,8 +407,12 @@ static void sample(srv_sched *s, srv_job *j) {
     j->t_last = now;
     j->n_gen++;
     s->rate_tokens++;
-    if (!j->ignore_eos && lair_vocab_is_eog(s->vocab, t)) {
+    if ((!j->ignore_eos || j->gm) && lair_vocab_is_eog(s->vocab, t)) { /* a grammar allows it only when complete */
         finish(s, j, SRV_FINISH_STOP, NULL);
+        return;
+    }
+    if (j->gm && lair_grammar_matcher_accept(j->gm, t, NULL) != LAIR_OK) { /* the mask said it could */
+        finish(s, j, SRV_FINISH_ERROR, "internal error: the grammar refused a token its mask allowed");
         return;
     }
     lair_sampler_accept(j->sampler, t);
@@ -400,6 +424,11 @@ static void sample(srv_sched *s, srv_job *j) {
     out_text(j, r.text, r.len);
     lair_cond_broadcast(j->cond);
     if (r.stop >= 0) {
+        j->stop_string = true;
+        finish(s, j, SRV_FINISH_STOP, NULL);
+        return;
+    }
+    if (j->gm && lair_grammar_matcher_finished(j->gm)) { /* complete, and nothing may follow */
         finish(s, j, SRV_FINISH_STOP, NULL);
         return;
     }
@@ -593,7 +622,8 @@ void srv_sched_free(srv_sched *s) {
 
 int32_t srv_sched_n_ctx(const srv_sched *s) { return s->p.n_ctx; }
 
-srv_submit_status srv_submit(srv_sched *s, const srv_job_params *p, srv_job **out, lair_err *err) {
+static srv_submit_status submit(srv_sched *s, const srv_job_params *p, srv_job **out, bool *grammar_taken,
+                                lair_err *err) {
     *out = NULL;
     if (p->n_prompt == 0 || !p->prompt) {
         lair_err_set(err, LAIR_ERR_ARG, "the prompt is empty");
@@ -621,6 +651,8 @@ srv_submit_status srv_submit(srv_sched *s, const srv_job_params *p, srv_job **ou
     }
     srv_job *j = lair_calloc(1, sizeof *j);
     if (!j) goto nomem;
+    j->grammar = p->grammar; /* freed with the job from here on */
+    *grammar_taken = true;
     j->s = s;
     j->refs = 2;
     j->seq = -1;
@@ -638,8 +670,18 @@ srv_submit_status srv_submit(srv_sched *s, const srv_job_params *p, srv_job **ou
     if (!j->cond || !j->hashes || !lair_tokens_append(&j->toks, p->prompt, p->n_prompt)) goto nomem_job;
     hash_blocks(j->toks.ids, j->n_prompt, j->hashes);
     lair_status st = lair_sampler_create(&sp, s->n_vocab, &j->sampler, err);
-    if (st == LAIR_OK && p->n_stop > 0) st = lair_stop_create(p->stop, p->n_stop, &j->stop, err);
-    if (st == LAIR_OK) st = lair_detok_init(&j->detok, s->vocab, false, false, err);
+    if (st == LAIR_OK && p->n_stop > 0 && !p->grammar) st = lair_stop_create(p->stop, p->n_stop, &j->stop, err);
+    if (st == LAIR_OK) st = lair_detok_init(&j->detok, s->vocab, p->special_text, false, err);
+    if (st == LAIR_OK && p->grammar) {
+        j->allow = lair_malloc(((size_t)s->n_vocab + 31) / 32 * sizeof *j->allow);
+        st = j->allow ? lair_grammar_matcher_create(p->grammar, p->gvocab, &j->gm, err)
+                      : lair_err_set(err, LAIR_ERR_NOMEM, "out of memory");
+        if (st == LAIR_OK && lair_grammar_matcher_min_bytes(j->gm) > j->max_tokens)
+            st = lair_err_set(err, LAIR_ERR_ARG,
+                              "max_tokens (%d) is too small for the requested format: its shortest output takes "
+                              "up to %d tokens",
+                              j->max_tokens, lair_grammar_matcher_min_bytes(j->gm));
+    }
     if (st != LAIR_OK) {
         j->refs = 1;
         job_unref(j);
@@ -672,6 +714,13 @@ nomem_job:
 nomem:
     lair_err_set(err, LAIR_ERR_NOMEM, "out of memory");
     return SRV_SUBMIT_NOMEM;
+}
+
+srv_submit_status srv_submit(srv_sched *s, const srv_job_params *p, srv_job **out, lair_err *err) {
+    bool taken = false;
+    srv_submit_status st = submit(s, p, out, &taken, err);
+    if (!taken && p->grammar) lair_grammar_free(p->grammar);
+    return st;
 }
 
 bool srv_job_wait(srv_job *j, srv_output *out, int timeout_ms) {

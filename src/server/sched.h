@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "lair.h"
+#include "grammar/grammar.h"
 #include "text/sampler.h"
 
 #define SRV_KV_BLOCK 16       /* tokens per KV block (accounting and prefix matching) */
@@ -71,6 +72,13 @@ typedef struct srv_job_params {
     int32_t n_stop;
     bool ignore_eos;         /* keep going after end-of-generation tokens */
     int32_t n_logprobs;      /* -1: no logprobs; 0..20: a record per token with that many alternatives */
+    bool special_text;       /* output control tokens' text too (tool-call markers) */
+    /* Structured output: the output must be a sentence of grammar (the job
+     * owns it from submit on, whatever the outcome; NULL: free text), with
+     * gvocab the model's token trie.  Stop strings do not apply then: the
+     * output ends when the grammar is complete. */
+    lair_grammar *grammar;
+    const lair_grammar_vocab *gvocab;
 } srv_job_params;
 
 typedef enum srv_submit_status {
@@ -89,6 +97,7 @@ typedef enum srv_finish {
     SRV_FINISH_LENGTH,    /* max_tokens or the context ("length") */
     SRV_FINISH_CANCELLED, /* srv_job_cancel or shutdown */
     SRV_FINISH_ERROR,     /* see srv_output.error */
+    SRV_FINISH_TOOL_CALLS, /* set by the API layer: the reply was tool calls ("tool_calls") */
 } srv_finish;
 
 typedef struct srv_usage {
