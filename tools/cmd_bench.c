@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_serve.h"
 #include "cli.h"
 #include "core/alloc.h"
 #include "core/membw.h"
@@ -32,8 +33,12 @@ static const cli_opt bench_opts[] = {
 };
 
 static int run_bench(int argc, char **argv);
-const cli_cmd cmd_bench = {"bench", "-m FILE [-p 512] [-n 128] [-t N] [-r 5] [--roofline] [--json]",
-                           "Measure prefill and decode speed (tokens/s) and the decode roofline.", run_bench, bench_opts};
+const cli_cmd cmd_bench = {"bench",
+                           "-m FILE [-p 512] [-n 128] [-t N] [-r 5] [--roofline] [--json]\n"
+                           "       lair bench serve --endpoint URL --model NAME [...]   (lair bench serve --help)\n"
+                           "       lair bench report A.json [B.json ...] [--out DIR]",
+                           "Measure prefill and decode speed (tokens/s) and the decode roofline; load-test a server.", run_bench,
+                           bench_opts};
 
 typedef struct stats {
     double mean, sd, median;
@@ -65,6 +70,9 @@ static uint64_t bytes_per_token(const lair_model *m) {
 }
 
 static int run_bench(int argc, char **argv) {
+    /* lair bench serve / lair bench report: argv[1] names the sub-command */
+    if (argc > 1 && strcmp(argv[1], "serve") == 0) return bench_serve_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "report") == 0) return bench_report_main(argc - 1, argv + 1);
     const char *pos[1];
     int n_pos;
     int r = cli_parse(&cmd_bench, argc, argv, pos, 0, &n_pos);
