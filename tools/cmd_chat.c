@@ -64,12 +64,6 @@ static lair_status build_prompt(chat *c, lair_tokens *out, lair_err *e) {
     return st;
 }
 
-static void emit_stdout(void *ud, const char *text, size_t len) {
-    (void)ud;
-    fwrite(text, 1, len, stdout);
-    fflush(stdout);
-}
-
 static void add_message(chat *c, const char *role, const char *content) {
     json_array_append_new(c->messages, json_pack("{s:s, s:s}", "role", role, "content", content));
 }
@@ -134,7 +128,7 @@ static bool turn(chat *c, const char *line) {
     char *answer = NULL;
     term_interrupted = 0;
     lair_status rc = session_prefill(&c->s, prompt.ids, prompt.n, &st, &e);
-    if (rc == LAIR_OK) rc = session_generate(&c->s, g_gen.n_predict, NULL, &term_interrupted, emit_stdout, NULL,
+    if (rc == LAIR_OK) rc = session_generate(&c->s, g_gen.n_predict, NULL, &term_interrupted, term_emit_text, NULL,
                                              &answer, &st, &e);
     lair_tokens_free(&prompt);
     if (rc != LAIR_OK) {

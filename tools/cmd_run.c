@@ -24,12 +24,6 @@ const cli_cmd cmd_run = {"run", "-m MODEL (-p PROMPT | -f FILE) [-n N] [--temp T
                          "Complete a prompt with a model and stream the text to stdout (timings on stderr).", run_run,
                          run_opts};
 
-static void emit_stdout(void *ud, const char *text, size_t len) {
-    (void)ud;
-    fwrite(text, 1, len, stdout);
-    fflush(stdout);
-}
-
 static int run_run(int argc, char **argv) {
     gen_cli_defaults();
     int n_pos;
@@ -63,7 +57,7 @@ static int run_run(int argc, char **argv) {
     if (lair_tokenize(s.vocab, prompt, plen, flags, &toks, &e) == LAIR_OK &&
         session_prefill(&s, toks.ids, toks.n, &st, &e) == LAIR_OK) {
         term_catch_interrupt();
-        if (session_generate(&s, g_gen.n_predict, NULL, &term_interrupted, emit_stdout, NULL, NULL, &st, &e) ==
+        if (session_generate(&s, g_gen.n_predict, NULL, &term_interrupted, term_emit_text, NULL, NULL, &st, &e) ==
             LAIR_OK) {
             rc = 0;
             session_print_stats(&s, &st);

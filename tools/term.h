@@ -12,6 +12,12 @@
 extern volatile sig_atomic_t term_interrupted;
 void term_catch_interrupt(void);
 
+/* A gen_emit_fn for generated text on stdout (ud unused).  On a terminal,
+ * control characters other than newline and tab (C0, DEL, C1) are shown as
+ * U+FFFD: a model's output must not move the cursor, retitle the window or
+ * make the terminal answer with input.  Redirected output is written as is. */
+void term_emit_text(void *ud, const char *text, size_t len);
+
 /* Whole file ("-": stdin) into a malloc'd, NUL-terminated buffer; NULL on error. */
 char *term_read_file(const char *path, size_t *len);
 

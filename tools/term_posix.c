@@ -26,6 +26,26 @@ void term_catch_interrupt(void) {
     sigaction(SIGINT, &sa, NULL);
 }
 
+void term_emit_text(void *ud, const char *text, size_t len) {
+    (void)ud;
+    static int tty = -1;
+    if (tty < 0) tty = isatty(fileno(stdout));
+    size_t start = 0;
+    for (size_t i = 0; tty && i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        size_t n = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ? 1
+                   : c == 0xc2 && i + 1 < len && (unsigned char)text[i + 1] < 0xa0 ? 2 /* U+0080..U+009F */
+                                                                                  : 0;
+        if (!n) continue;
+        fwrite(text + start, 1, i - start, stdout);
+        fputs("\xef\xbf\xbd", stdout);
+        i += n - 1;
+        start = i + 1;
+    }
+    fwrite(text + start, 1, len - start, stdout);
+    fflush(stdout);
+}
+
 char *term_read_file(const char *path, size_t *len) {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) return NULL;
