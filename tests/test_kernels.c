@@ -408,6 +408,128 @@ TEST(gemv_matches_vec_dot) {
     }
 }
 
+/* Matrix x matrix kernels: for every ISA table with a gemm entry, nr weight
+ * rows (around the kernels' 8-row tiles) against nt activation rows (around
+ * their 8-token groups, up to LAIR_GEMM_MAX_TOKENS), both at odd strides
+ * and addresses, give exactly the bits of that ISA's vec_dot for every
+ * (row, token): prefill and decode agree.  Outputs land at y[t * ldy + r]
+ * and nothing else in y is written. */
+static void check_gemm_format(const fmt_case *fc, enum fill fill) {
+    const lair_type wt = fc->t;
+    const lair_type xt = lair_vec_dot_type(wt);
+    const lair_type_traits *tr = lair_type_traits_of(wt);
+    REQUIRE(tr && xt != LAIR_TYPE_COUNT);
+    static const int64_t row_counts[] = {1, 7, 8, 9, 17, 29};
+    static const int tok_counts[] = {1, 3, 8, 9, 17, LAIR_GEMM_MAX_TOKENS};
+    enum { MAX_NR = 29, MAX_NT = LAIR_GEMM_MAX_TOKENS, LDY = MAX_NR + 3 };
+    const int64_t *lens = tr->block_size == 32 ? blocks_32 : blocks_256;
+    const size_t nlens = tr->block_size == 32 ? sizeof blocks_32 / sizeof blocks_32[0] : sizeof blocks_256 / sizeof blocks_256[0];
+    for (size_t li = 0; li < nlens; li++) {
+        const int64_t n = lens[li] * tr->block_size;
+        uint64_t wbytes = 0, xbytes = 0;
+        REQUIRE(lair_type_row_bytes(wt, n, &wbytes) && lair_type_row_bytes(xt, n, &xbytes));
+        const uint64_t wstride = wbytes + 3, xstride = xbytes + 5;
+        unsigned char *wbuf = malloc((size_t)(wstride * MAX_NR) + 1), *xbuf = malloc((size_t)(xstride * MAX_NT) + 1);
+        const size_t scratch_bytes = (size_t)((LAIR_GEMM_SCRATCH_BYTES(n) + 63) & ~(uint64_t)63);
+        void *scratch = aligned_alloc(64, scratch_bytes);
+        float *y = malloc(sizeof(float) * MAX_NT * LDY), *want = malloc(sizeof(float) * MAX_NT * MAX_NR);
+        bool ok = wbuf && xbuf && scratch && y && want;
+        for (int r = 0; ok && r < MAX_NR; r++) {
+            row w;
+            ok = row_make(&w, wt, n, fill, fc, r % 4 == 3 ? 7.0f : 1.0f);
+            if (ok) memcpy(wbuf + 1 + r * wstride, w.data, (size_t)wbytes);
+            row_free(&w);
+        }
+        for (int t = 0; ok && t < MAX_NT; t++) {
+            row x;
+            ok = row_make(&x, xt, n, fill == FILL_ZERO ? FILL_ZERO : FILL_QUANTIZED, NULL, t % 2 ? 0.05f : 1.0f);
+            if (ok) memcpy(xbuf + 1 + t * xstride, x.data, (size_t)xbytes);
+            row_free(&x);
+        }
+        for (int i = 0; ok && i < n_other_isas; i++) {
+            const lair_kernels *kt = other_isas[i];
+            if (!kt->gemm[wt]) continue;
+            for (int t = 0; t < MAX_NT; t++)
+                for (int r = 0; r < MAX_NR; r++) kt->vec_dot[wt](n, &want[t * MAX_NR + r], wbuf + 1 + r * wstride, xbuf + 1 + t * xstride);
+            for (size_t ri = 0; ri < sizeof row_counts / sizeof row_counts[0]; ri++) {
+                for (size_t ti = 0; ti < sizeof tok_counts / sizeof tok_counts[0]; ti++) {
+                    const int64_t nr = row_counts[ri];
+                    const int nt = tok_counts[ti];
+                    for (int k = 0; k < MAX_NT * LDY; k++) y[k] = NAN;
+                    kt->gemm[wt](n, nr, nt, y, LDY, wbuf + 1, wstride, xbuf + 1, xstride, scratch);
+                    int bad = 0;
+                    for (int t = 0; t < MAX_NT; t++) {
+                        for (int r = 0; r < LDY; r++) {
+                            const float got = y[t * LDY + r];
+                            if (t < nt && r < nr) {
+                                if (memcmp(&got, &want[t * MAX_NR + r], sizeof got) != 0 && bad++ < 3)
+                                    check_fail(__FILE__, __LINE__, "%s %s gemm n=%lld nr=%lld nt=%d row %d token %d: %.9g, vec_dot %.9g",
+                                               kt->name, tr->name, (long long)n, (long long)nr, nt, r, t, (double)got,
+                                               (double)want[t * MAX_NR + r]);
+                            } else if (!isnan(got) && bad++ < 3) {
+                                check_fail(__FILE__, __LINE__, "%s %s gemm nr=%lld nt=%d wrote y[%d][%d]", kt->name, tr->name,
+                                           (long long)nr, nt, t, r);
+                            }
+                        }
+                    }
+                    CHECKF(bad == 0, "%s %s gemm n=%lld nr=%lld nt=%d: %d wrong outputs", kt->name, tr->name, (long long)n,
+                           (long long)nr, nt, bad);
+                }
+            }
+        }
+        if (!ok) check_fail(__FILE__, __LINE__, "out of memory");
+        free(wbuf);
+        free(xbuf);
+        free(scratch);
+        free(y);
+        free(want);
+    }
+}
+
+TEST(gemm_matches_vec_dot) {
+    for (size_t i = 0; i < NCASES; i++) {
+        check_gemm_format(&cases[i], FILL_QUANTIZED);
+        if (lair_type_traits_of(cases[i].t)->quantized) check_gemm_format(&cases[i], FILL_RANDOM_BYTES);
+        check_gemm_format(&cases[i], FILL_ZERO);
+    }
+}
+
+/* The largest partial sums a Q4_0 gemm carries in int16: every level 15
+ * (u = 15, value 7) or 0 (value -8) against every activation +-127. */
+TEST(gemm_q4_0_extremes) {
+    enum { NB = 5, NR = 9, NT = 9 };
+    unsigned char wbuf[NR * NB * sizeof(block_q4_0) + 1], xbuf[NT * NB * sizeof(block_q8_0) + 1];
+    for (int r = 0; r < NR; r++)
+        for (int b = 0; b < NB; b++) {
+            block_q4_0 wb;
+            wb.d = lair_f32_to_f16(0.5f);
+            memset(wb.qs, r % 2 ? 0xFF : 0x00, sizeof wb.qs);
+            memcpy(wbuf + 1 + (r * NB + b) * sizeof wb, &wb, sizeof wb);
+        }
+    for (int t = 0; t < NT; t++)
+        for (int b = 0; b < NB; b++) {
+            block_q8_0 xb;
+            xb.d = lair_f32_to_f16(0.25f);
+            for (int j = 0; j < 32; j++) xb.qs[j] = (int8_t)(t % 2 ? 127 : -127);
+            memcpy(xbuf + 1 + (t * NB + b) * sizeof xb, &xb, sizeof xb);
+        }
+    void *scratch = aligned_alloc(64, (size_t)((LAIR_GEMM_SCRATCH_BYTES(NB * 32) + 63) & ~(uint64_t)63));
+    REQUIRE(scratch);
+    for (int k = 0; k < n_other_isas; k++) {
+        const lair_kernels *kt = other_isas[k];
+        if (!kt->gemm[LAIR_TYPE_Q4_0]) continue;
+        float y[NT * NR];
+        kt->gemm[LAIR_TYPE_Q4_0](NB * 32, NR, NT, y, NR, wbuf + 1, NB * sizeof(block_q4_0), xbuf + 1, NB * sizeof(block_q8_0),
+                                 scratch);
+        for (int t = 0; t < NT; t++)
+            for (int r = 0; r < NR; r++) {
+                const double want = 0.5 * 0.25 * NB * 32 * (r % 2 ? 7.0 : -8.0) * (t % 2 ? 127.0 : -127.0);
+                CHECKF(y[t * NR + r] == (float)want, "%s row %d token %d: %g, want %g", kt->name, r, t, (double)y[t * NR + r], want);
+            }
+    }
+    free(scratch);
+}
+
 /* Where a format has several kernels, they agree bit for bit on each
  * (weight row, activation row) pair, whatever the number of activation rows
  * (the engine's results must not depend on batch composition). */
@@ -460,16 +582,16 @@ TEST(vec_dot_rows_tables) {
                    other_isas[i]->name, t);
 }
 
-/* The scalar table has no gemv kernels; a table's gemv kernel exists only
- * for a format it has a vec_dot for. */
+/* The scalar table has no gemv or gemm kernels; a table's gemv or gemm
+ * kernel exists only for a format it has a vec_dot for. */
 TEST(gemv_tables) {
     const lair_kernels *scalar = lair_kernels_for(LAIR_ISA_SCALAR);
     REQUIRE(scalar);
-    for (int t = 0; t < LAIR_TYPE_COUNT; t++) CHECKF(scalar->gemv[t] == NULL, "scalar gemv kernel for type %d", t);
+    for (int t = 0; t < LAIR_TYPE_COUNT; t++) CHECKF(!scalar->gemv[t] && !scalar->gemm[t], "scalar gemv/gemm kernel for type %d", t);
     for (int i = 0; i < n_other_isas; i++)
         for (int t = 0; t < LAIR_TYPE_COUNT; t++)
-            CHECKF(!other_isas[i]->gemv[t] || other_isas[i]->vec_dot[t], "%s: gemv kernel without vec_dot for type %d",
-                   other_isas[i]->name, t);
+            CHECKF((!other_isas[i]->gemv[t] && !other_isas[i]->gemm[t]) || other_isas[i]->vec_dot[t],
+                   "%s: gemv/gemm kernel without vec_dot for type %d", other_isas[i]->name, t);
 }
 
 /* Hand-built extremes: every Q8_0 weight -128 with every activation +-127,
@@ -632,6 +754,8 @@ int main(void) {
     RUN(vec_dot_zero_rows);
     RUN(vec_dot_rows_match_vec_dot);
     RUN(gemv_matches_vec_dot);
+    RUN(gemm_matches_vec_dot);
+    RUN(gemm_q4_0_extremes);
     RUN(vec_dot_rows_bitwise);
     RUN(gemv_tables);
     RUN(vec_dot_rows_tables);

@@ -25,6 +25,15 @@ static void *alloc_floats(uint64_t n, bool *ok) {
     return p;
 }
 
+/* Per-thread scratch of the gemm kernels: enough for the widest input of
+ * any matrix product (n_embd, the query width or n_ff), rounded to 64. */
+static uint64_t gemm_scratch_per_thread(const lair_hparams *hp) {
+    int64_t k = hp->n_embd;
+    if (hp->n_head * hp->head_dim > k) k = hp->n_head * hp->head_dim;
+    if (hp->n_ff > k) k = hp->n_ff;
+    return (LAIR_GEMM_SCRATCH_BYTES(k) + 63) & ~(uint64_t)63;
+}
+
 lair_status lair_context_memory(const lair_model *m, const lair_context_params *params, lair_context_bytes *out) {
     lair_context_params p = params ? *params : lair_context_default_params();
     const lair_hparams *hp = &m->hp;
@@ -47,7 +56,8 @@ lair_status lair_context_memory(const lair_model *m, const lair_context_params *
                    4 * B * ((uint64_t)hp->n_embd * 4 + n_q + 2 * n_kv + n_q + ffn_w + (uint64_t)hp->n_rot) +
                    4 * (uint64_t)p.n_outputs_max * (uint64_t)hp->n_vocab +
                    4 * T * ((uint64_t)p.n_ctx + (uint64_t)hp->head_dim) + T * ((uint64_t)hp->head_dim * 4 + 64) +
-                   B * (widest * 4 + 64 + 8);
+                   B * (widest * 4 + 64 + 8) + T * gemm_scratch_per_thread(hp) + 64 +
+                   (hp->n_expert > 0 ? B * (4 * (uint64_t)(hp->n_embd + hp->n_expert) + 4) : 0);
     out->weights = 0;
     for (uint64_t i = 0; i < m->gguf->n_tensors; i++) out->weights += m->gguf->tensors[i]->nbytes;
     return LAIR_OK;
@@ -106,6 +116,12 @@ lair_status lair_context_create(const lair_model *m, const lair_context_params *
     c->proj = alloc_floats(B * (uint64_t)hp->n_embd, &ok);
     c->ffn = alloc_floats(B * (uint64_t)ffn_w, &ok);
     c->moe_acc = alloc_floats(B * (uint64_t)hp->n_embd, &ok);
+    if (hp->n_expert > 0) {
+        c->moe_in = alloc_floats(B * (uint64_t)hp->n_embd, &ok);
+        c->moe_route = alloc_floats(B * (uint64_t)hp->n_expert, &ok);
+        c->moe_tok = lair_malloc((size_t)B * sizeof *c->moe_tok);
+        ok = ok && c->moe_tok;
+    }
     uint64_t T = (uint64_t)p.n_threads;
     c->scores = alloc_floats(T * (uint64_t)p.n_ctx, &ok);
     c->vrow = alloc_floats(T * (uint64_t)hp->head_dim, &ok);
@@ -125,6 +141,10 @@ lair_status lair_context_create(const lair_model *m, const lair_context_params *
     if (hp->n_vocab > widest) widest = hp->n_vocab;
     c->act_row_cap = (uint64_t)widest * 4 + 64;
     c->act = ok ? lair_malloc((size_t)(B * c->act_row_cap)) : NULL;
+    c->gemm_scratch_bytes = gemm_scratch_per_thread(hp);
+    c->gemm_scratch_block = ok ? lair_malloc((size_t)(T * c->gemm_scratch_bytes + 64)) : NULL;
+    c->gemm_scratch = c->gemm_scratch_block ? (uint8_t *)(((uintptr_t)c->gemm_scratch_block + 63) & ~(uintptr_t)63) : NULL;
+    ok = ok && c->gemm_scratch;
     lair_status ps = ok && c->act ? lair_pool_create(p.n_threads, &c->pool, err) : LAIR_OK;
     if (ps) {
         lair_context_free(c);
@@ -160,10 +180,14 @@ void lair_context_free(lair_context *c) {
     lair_free(c->proj);
     lair_free(c->ffn);
     lair_free(c->moe_acc);
+    lair_free(c->moe_in);
+    lair_free(c->moe_route);
+    lair_free(c->moe_tok);
     lair_free(c->scores);
     lair_free(c->vrow);
     lair_free(c->qconv);
     lair_free(c->act);
+    lair_free(c->gemm_scratch_block);
     lair_free(c->logits);
     lair_free(c->out_row);
     lair_free(c->cells);

@@ -39,6 +39,9 @@ struct lair_context {
     float *proj;     /* [n_batch][n_embd]   output of wo / ffn_down */
     float *ffn;      /* [n_batch][2 n_ff]   gate | up */
     float *moe_acc;  /* [n_batch][n_embd]   weighted sum of experts */
+    float *moe_in;   /* [n_batch][n_embd]   the tokens routed to one expert (MoE models only) */
+    float *moe_route; /* [n_batch][n_expert] expert weights per token, -1 where not chosen */
+    int32_t *moe_tok; /* [n_batch]           which token each moe_in row is */
     /* per thread (attention runs one (token, head) pair per thread at a time) */
     float *scores;   /* [n_threads][n_ctx]     attention scores of one head */
     float *vrow;     /* [n_threads][head_dim]  one V row (or scaled query) as float */
@@ -46,6 +49,9 @@ struct lair_context {
     uint64_t qconv_bytes;
     uint8_t *act;    /* activations converted for vec_dot: [n_batch][largest row] */
     uint64_t act_row_cap; /* bytes per token in act */
+    uint8_t *gemm_scratch; /* [n_threads][gemm_scratch_bytes] tiles of the gemm kernels, 64-byte aligned */
+    uint64_t gemm_scratch_bytes; /* per thread, a multiple of 64 */
+    void *gemm_scratch_block;    /* the allocation gemm_scratch lies in */
     float *logits;   /* [n_out][n_vocab] */
     int32_t *out_row; /* [n_batch] logits row of each entry, -1 if none */
     int32_t *cells;  /* [n_batch] cell given to each entry */

@@ -35,14 +35,29 @@ typedef struct matmul_job {
     lair_vec_dot_fn dot;
     lair_vec_dot_rows_fn rows; /* several tokens per weight row, or NULL */
     lair_gemv_fn gemv;         /* several weight rows per pass (one token), or NULL */
+    lair_gemm_fn gemm;         /* tiles of weight rows x many tokens, or NULL */
+    uint8_t *scratch;          /* the gemm kernels' scratch: per thread, scratch_bytes each */
+    uint64_t scratch_bytes;
     int64_t chunk;             /* fewest rows per chunk, a multiple of 16 */
     _Atomic int64_t next;      /* first row of the next chunk to take */
 } matmul_job;
 
-/* Rows [r0, r1) for every token. */
-static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1) {
+/* Fewest tokens for which a gemm kernel beats the multi-row kernels: below
+ * this its tile repacking is not paid back (results are the same bits). */
+#define GEMM_MIN_TOKENS 4
+
+/* Rows [r0, r1) for every token, on thread ith. */
+static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1, int ith) {
     if (j->n_tok == 1 && j->gemv) {
         j->gemv(j->ne0, r1 - r0, &j->y[r0], j->w + (uint64_t)r0 * j->wrow, j->wrow, j->act);
+        return;
+    }
+    if (j->n_tok >= GEMM_MIN_TOKENS && j->gemm) {
+        for (int t = 0; t < j->n_tok; t += LAIR_GEMM_MAX_TOKENS) {
+            int nt = j->n_tok - t < LAIR_GEMM_MAX_TOKENS ? j->n_tok - t : LAIR_GEMM_MAX_TOKENS;
+            j->gemm(j->ne0, r1 - r0, nt, &j->y[(int64_t)t * j->ldy + r0], j->ldy, j->w + (uint64_t)r0 * j->wrow, j->wrow,
+                    j->act + (uint64_t)t * j->arow, j->arow, j->scratch + (uint64_t)ith * j->scratch_bytes);
+        }
         return;
     }
     lair_vec_dot_rows_fn rows = j->n_tok > 1 ? j->rows : NULL;
@@ -76,7 +91,6 @@ static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1) {
  * start large (long sequential reads) and end small (an even finish). */
 static void matmul_rows(void *arg, int ith, int nth) {
     matmul_job *j = arg;
-    (void)ith;
     int64_t r0 = atomic_load_explicit(&j->next, memory_order_relaxed);
     for (;;) {
         if (r0 >= j->n_rows) return;
@@ -84,9 +98,25 @@ static void matmul_rows(void *arg, int ith, int nth) {
         if (size < j->chunk) size = j->chunk;
         if (!atomic_compare_exchange_weak_explicit(&j->next, &r0, r0 + size, memory_order_relaxed, memory_order_relaxed))
             continue; /* r0 now holds the current value */
-        matmul_range(j, r0, r0 + size < j->n_rows ? r0 + size : j->n_rows);
+        matmul_range(j, r0, r0 + size < j->n_rows ? r0 + size : j->n_rows, ith);
         r0 = atomic_load_explicit(&j->next, memory_order_relaxed);
     }
+}
+
+/* Converting the activations to the partner format, tokens spread over
+ * the pool (for a long prompt this is a few percent of a product). */
+typedef struct convert_job {
+    const lair_type_traits *atr;
+    const float *x;
+    int64_t ldx, ne0;
+    uint8_t *act;
+    uint64_t arow;
+    int n_tok;
+} convert_job;
+
+static void convert_tokens(void *arg, int ith, int nth) {
+    const convert_job *j = arg;
+    for (int t = ith; t < j->n_tok; t += nth) j->atr->from_float(j->x + (int64_t)t * j->ldx, j->act + (uint64_t)t * j->arow, j->ne0);
 }
 
 /* y[t*ldy + r] = dot(W row r, x[t*ldx ..]) for r < n_rows, t < n_tok.
@@ -97,17 +127,23 @@ static void matmul(lair_context *c, const uint8_t *w, lair_type wt, int64_t ne0,
     lair_type at = lair_vec_dot_type(wt);
     const lair_type_traits *atr = lair_type_traits_of(at);
     matmul_job j = {w, c->act, row_bytes(wt, ne0), row_bytes(at, ne0), ne0, n_rows, n_tok, y, ldy, c->kern->vec_dot[wt],
-                    c->kern->vec_dot_rows[wt], c->kern->gemv[wt], 16, 0};
+                    c->kern->vec_dot_rows[wt], c->kern->gemv[wt], c->kern->gemm[wt], c->gemm_scratch,
+                    c->gemm_scratch_bytes, 16, 0};
+    if (LAIR_GEMM_SCRATCH_BYTES(ne0) > c->gemm_scratch_bytes) j.gemm = NULL; /* a row wider than the context planned for */
     /* the smallest chunk: about 32 KiB of weight reads per token, 16 to 256
      * rows, a multiple of 16 (whole gemv groups, and no two threads write
-     * one cache line of y) */
+     * one cache line of y); gemm kernels repack a tile of rows per call, so
+     * they get at least 64 rows */
     uint64_t per_row = j.wrow * (uint64_t)n_tok;
     j.chunk = per_row ? (int64_t)((32768 / per_row) & ~(uint64_t)15) : 256;
     j.chunk = j.chunk < 16 ? 16 : j.chunk > 256 ? 256 : j.chunk;
+    if (j.gemm && n_tok >= GEMM_MIN_TOKENS && j.chunk < 64) j.chunk = 64;
     atomic_init(&j.next, 0);
-    for (int t = 0; t < n_tok; t++) atr->from_float(x + (int64_t)t * ldx, c->act + (uint64_t)t * j.arow, ne0);
+    convert_job cj = {atr, x, ldx, ne0, c->act, j.arow, n_tok};
+    if (n_tok >= 4) lair_pool_run(c->pool, convert_tokens, &cj);
+    else convert_tokens(&cj, 0, 1);
     /* small products are not worth waking the other threads for */
-    if (n_rows * ne0 * n_tok < 32768) matmul_range(&j, 0, n_rows);
+    if (n_rows * ne0 * n_tok < 32768) matmul_range(&j, 0, n_rows, 0);
     else lair_pool_run(c->pool, matmul_rows, &j);
 }
 
@@ -290,17 +326,23 @@ static void ffn_dense(lair_context *c, const lair_layer *l, int n) {
 
 /* Mixture of experts: each entry goes through its top-k experts by router
  * probability; their outputs are summed with the renormalised probabilities. */
+/* Mixture of experts.  The router runs for every token at once; then,
+ * expert by expert in ascending order, the tokens routed to an expert go
+ * through it as one batch, so each expert's weights are read once per
+ * batch rather than once per token.  A token's output sums its experts'
+ * weighted outputs in ascending expert order, whatever else is in the
+ * batch. */
 static void ffn_moe(lair_context *c, const lair_layer *l, int n) {
     const lair_hparams *hp = &c->m->hp;
-    int64_t E = hp->n_embd, F = hp->n_ff, X = hp->n_expert, K = hp->n_expert_used;
-    float probs[LAIR_MAX_EXPERTS];
-    int chosen[LAIR_MAX_EXPERTS];
+    int64_t E = hp->n_embd, F = hp->n_ff, X = hp->n_expert, K = hp->n_expert_used, ld = 2 * F;
     uint64_t gate_stride = row_bytes(l->ffn_gate_exps->type, E) * (uint64_t)F;
     uint64_t up_stride = row_bytes(l->ffn_up_exps->type, E) * (uint64_t)F;
     uint64_t down_stride = row_bytes(l->ffn_down_exps->type, F) * (uint64_t)E;
+    /* route[t][x]: the weight of expert x for token t, or -1 if not chosen */
+    float *route = c->moe_route;
+    matmul_tensor(c, l->ffn_gate_inp, c->xn, E, n, route, X);
     for (int t = 0; t < n; t++) {
-        const float *xt = c->xn + (int64_t)t * E;
-        matmul_tensor(c, l->ffn_gate_inp, xt, E, 1, probs, X);
+        float *probs = route + (int64_t)t * X;
         float max = -INFINITY;
         for (int64_t x = 0; x < X; x++) max = probs[x] > max ? probs[x] : max;
         double sum = 0.0;
@@ -311,6 +353,7 @@ static void ffn_moe(lair_context *c, const lair_layer *l, int n) {
         float inv = (float)(1.0 / sum);
         for (int64_t x = 0; x < X; x++) probs[x] *= inv;
         /* top K by probability (ties: lower index first) */
+        int chosen[LAIR_MAX_EXPERTS];
         for (int64_t k = 0; k < K; k++) {
             int best = -1;
             for (int64_t x = 0; x < X; x++) {
@@ -320,20 +363,35 @@ static void ffn_moe(lair_context *c, const lair_layer *l, int n) {
             }
             chosen[k] = best;
         }
-        float wsum = 0.0f;
+        float wsum = 0.0f, w[LAIR_MAX_EXPERTS];
         for (int64_t k = 0; k < K; k++) wsum += probs[chosen[k]];
-        float *acc = c->moe_acc + (int64_t)t * E;
-        memset(acc, 0, (size_t)E * sizeof *acc);
-        for (int64_t k = 0; k < K; k++) {
-            int x = chosen[k];
-            float w = probs[x] / wsum;
-            float *g = c->ffn, *u = c->ffn + F;
-            matmul(c, (const uint8_t *)l->ffn_gate_exps->data + (uint64_t)x * gate_stride, l->ffn_gate_exps->type, E, F, xt, E, 1, g, F);
-            matmul(c, (const uint8_t *)l->ffn_up_exps->data + (uint64_t)x * up_stride, l->ffn_up_exps->type, E, F, xt, E, 1, u, F);
-            glu(c, g, u, F);
-            float *y = c->proj; /* one row of scratch */
-            matmul(c, (const uint8_t *)l->ffn_down_exps->data + (uint64_t)x * down_stride, l->ffn_down_exps->type, F, E, g, F, 1, y, E);
-            for (int64_t i = 0; i < E; i++) acc[i] += y[i] * w;
+        for (int64_t k = 0; k < K; k++) w[k] = probs[chosen[k]] / wsum;
+        for (int64_t x = 0; x < X; x++) probs[x] = -1.0f;
+        for (int64_t k = 0; k < K; k++) probs[chosen[k]] = w[k];
+    }
+    memset(c->moe_acc, 0, (size_t)n * (size_t)E * sizeof *c->moe_acc);
+    for (int64_t x = 0; x < X; x++) {
+        int m = 0; /* the expert's tokens, gathered into moe_in */
+        for (int t = 0; t < n; t++) {
+            if (route[(int64_t)t * X + x] < 0) continue;
+            c->moe_tok[m] = t;
+            memcpy(c->moe_in + (int64_t)m * E, c->xn + (int64_t)t * E, (size_t)E * sizeof(float));
+            m++;
+        }
+        if (m == 0) continue;
+        matmul(c, (const uint8_t *)l->ffn_gate_exps->data + (uint64_t)x * gate_stride, l->ffn_gate_exps->type, E, F, c->moe_in,
+               E, m, c->ffn, ld);
+        matmul(c, (const uint8_t *)l->ffn_up_exps->data + (uint64_t)x * up_stride, l->ffn_up_exps->type, E, F, c->moe_in, E,
+               m, c->ffn + F, ld);
+        for (int i = 0; i < m; i++) glu(c, c->ffn + i * ld, c->ffn + i * ld + F, F);
+        /* proj serves as scratch for the expert's outputs until the end */
+        matmul(c, (const uint8_t *)l->ffn_down_exps->data + (uint64_t)x * down_stride, l->ffn_down_exps->type, F, E, c->ffn,
+               ld, m, c->proj, E);
+        for (int i = 0; i < m; i++) {
+            int t = c->moe_tok[i];
+            float wt = route[(int64_t)t * X + x], *acc = c->moe_acc + (int64_t)t * E;
+            const float *y = c->proj + (int64_t)i * E;
+            for (int64_t e = 0; e < E; e++) acc[e] += y[e] * wt;
         }
     }
     memcpy(c->proj, c->moe_acc, (size_t)n * (size_t)E * sizeof(float));

@@ -62,6 +62,7 @@ static const lair_kernels kernels_scalar = {
     {0}, /* no multi-row kernels: the engine calls vec_dot per row */
     {[LAIR_TYPE_F32] = lair_axpy_f32_scalar, [LAIR_TYPE_F16] = lair_axpy_f16_scalar},
     {0}, /* no gemv kernels: the engine calls vec_dot per row */
+    {0}, /* no gemm kernels */
 };
 
 #if defined(__x86_64__)
@@ -101,6 +102,12 @@ static const lair_kernels kernels_avx2 = {
         [LAIR_TYPE_Q8_0] = lair_gemv_q8_0_avx2,
         [LAIR_TYPE_Q4_K] = lair_gemv_q4_K_avx2,
         [LAIR_TYPE_Q6_K] = lair_gemv_q6_K_avx2,
+    },
+    {
+        /* matrix x matrix (prefill); the engine uses the multi-row kernels for the rest */
+        [LAIR_TYPE_Q4_0] = lair_gemm_q4_0_avx2,
+        [LAIR_TYPE_Q4_K] = lair_gemm_q4_K_avx2,
+        [LAIR_TYPE_Q6_K] = lair_gemm_q6_K_avx2,
     },
 };
 

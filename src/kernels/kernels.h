@@ -38,6 +38,20 @@ typedef void (*lair_gemv_fn)(int64_t n, int64_t nr, float *s, const void *w, uin
  * V rows read straight from the KV cache). */
 typedef void (*lair_axpy_fn)(int64_t n, float *y, float a, const void *x);
 
+/* Matrix x matrix (prefill): y[t * ldy + r] = dot(w + r * ws bytes, x + t *
+ * xs bytes) for r < nr weight rows and t < nt activation rows (1 <= nt <=
+ * LAIR_GEMM_MAX_TOKENS).  A kernel repacks tiles of weight rows into
+ * scratch (LAIR_GEMM_SCRATCH_BYTES(n) bytes, 32-byte aligned, owned by the
+ * calling thread) and applies each tile to all nt tokens.  Bit-identical to
+ * vec_dot on every (row, token), like gemv. */
+#define LAIR_GEMM_MAX_TOKENS 64
+#define LAIR_GEMM_TILE_BLOCK_BYTES 360  /* at most, per 32 elements: 8 weight rows' levels and scales */
+#define LAIR_GEMM_GROUP_BLOCK_BYTES 320 /* at most, per 32 elements: 8 tokens' values, scales and sums */
+#define LAIR_GEMM_SCRATCH_BYTES(n) \
+    ((uint64_t)((n) / 32) * (LAIR_GEMM_TILE_BLOCK_BYTES + LAIR_GEMM_GROUP_BLOCK_BYTES * (LAIR_GEMM_MAX_TOKENS / 8)) + 64)
+typedef void (*lair_gemm_fn)(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                             const void *x, uint64_t xs, void *scratch);
+
 typedef enum lair_isa { LAIR_ISA_SCALAR = 0, LAIR_ISA_AVX2, LAIR_ISA_AVX512, LAIR_ISA_NEON, LAIR_ISA_COUNT } lair_isa;
 
 typedef struct lair_kernels {
@@ -47,6 +61,7 @@ typedef struct lair_kernels {
     lair_vec_dot_rows_fn vec_dot_rows[LAIR_TYPE_COUNT]; /* NULL: use vec_dot per row */
     lair_axpy_fn axpy[LAIR_TYPE_COUNT];                 /* f32, f16; NULL: decode the row, then add */
     lair_gemv_fn gemv[LAIR_TYPE_COUNT];                 /* NULL: use vec_dot per row */
+    lair_gemm_fn gemm[LAIR_TYPE_COUNT];                 /* NULL: use vec_dot_rows / vec_dot */
 } lair_kernels;
 
 /* The partner activation format of a weight format (LAIR_TYPE_COUNT when

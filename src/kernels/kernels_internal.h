@@ -63,6 +63,13 @@ void lair_gemv_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_
 void lair_gemv_q8_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
 void lair_gemv_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
 void lair_gemv_q6_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
+/* Matrix x matrix (lair_gemm_fn, gemm_avx2.c); bit-identical to vec_dot. */
+void lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                         const void *x, uint64_t xs, void *scratch);
+void lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                         const void *x, uint64_t xs, void *scratch);
+void lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                         const void *x, uint64_t xs, void *scratch);
 /* y += a * x (x f32 or f16) */
 void lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_avx2(int64_t n, float *y, float a, const void *x);

@@ -20,15 +20,15 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
 #include "kernels/kernels_internal.h"
+#include "kernels/avx2_inline.h"
 #include "tensor/blocks.h"
-
-#define AVX2_FN __attribute__((target("avx2,fma,f16c")))
 
 /* Loops over the activation rows of the multi-row kernels (at most
  * LAIR_VEC_DOT_MAX_ROWS, a constant in each instance) are unrolled fully so
@@ -44,28 +44,7 @@ static inline AVX2_FN float hsum_ps(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-static inline AVX2_FN __m256i load32(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
-static inline AVX2_FN __m128i load16(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)(const void *)p); }
 
-static inline uint16_t u16_at(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-
-static inline uint32_t u32_at(const uint8_t *p) {
-    uint32_t u;
-    memcpy(&u, p, 4);
-    return u;
-}
-
-static inline AVX2_FN float f16_at(const uint8_t *p) { return _cvtsh_ss(u16_at(p)); /* exact, as lair_f16_to_f32 */ }
-
-static inline AVX2_FN float f32_at(const uint8_t *p) {
-    float f;
-    memcpy(&f, p, 4);
-    return f;
-}
 
 /* Products a0*b0 and a1*b1 of four f16 values, in lanes 0 and 1 (lanes 2
  * and 3 are junk).  The halves are gathered in a general register and
@@ -77,13 +56,6 @@ static inline AVX2_FN __m128 f16_pair_products(const uint8_t *a0, const uint8_t 
     return _mm_mul_ps(f, _mm_movehl_ps(f, f));
 }
 
-/* 16 bytes of nibble pairs -> 32 levels 0..15 in element order: bytes 0..15
- * the low nibbles, bytes 16..31 the high nibbles (the Q4_0 layout).  The
- * bytes are loaded into both 128-bit lanes and the upper lane shifted by 4. */
-static inline AVX2_FN __m256i unpack_nibbles16(const uint8_t *p) {
-    __m256i b = _mm256_broadcastsi128_si256(load16(p));
-    return _mm256_and_si256(_mm256_srlv_epi64(b, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0F));
-}
 
 /* 32 bits -> 32 bytes, byte k = 0xFF when bit k is set, else 0. */
 static inline AVX2_FN __m256i bits_to_bytes(uint32_t bits) {
@@ -96,8 +68,6 @@ static inline AVX2_FN __m256i bits_to_bytes(uint32_t bits) {
     return _mm256_cmpeq_epi8(_mm256_or_si256(v, bit), _mm256_set1_epi8(-1));
 }
 
-/* int16 pair sums -> int32 lanes. */
-static inline AVX2_FN __m256i sum_pairs16(__m256i p) { return _mm256_madd_epi16(p, _mm256_set1_epi16(1)); }
 
 /* Sums of a*b over groups of 4 adjacent signed bytes, as int16 pairs or 8
  * int32.  Exact when b holds no -128 (a may): |a| <= 128 and |b| <= 127,
@@ -288,21 +258,7 @@ static inline __attribute__((always_inline)) AVX2_FN float dot32(int64_t nb, con
  * 2 * 15 * 128 = 3840, two of them added: 7680) and subtracts 8 * sum(y) of
  * the block once for all rows. */
 
-/* Sums within each 128-bit half of four int32x8 vectors: lanes [a b c d]
- * of the low half from the low halves, of the high half from the high
- * ones.  Unpacks and adds: vphaddd costs several times as much on the AMD
- * cores this was tuned on (about 0.45 per cycle against 2 for unpacks). */
-static inline AVX2_FN __m256i sum4_halves_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
-    __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b)); /* a02 b02 a13 b13 */
-    __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
-    return _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
-}
 
-/* Full sums of four int32x8 vectors, as lanes [a b c d]. */
-static inline AVX2_FN __m128i hsum4_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
-    __m256i h = sum4_halves_i32(a, b, c, d);
-    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-}
 
 /* Full sums of 8 int32x8 vectors given as their half sums x = sum4_halves
  * of vectors 0..3 and y of 4..7: lanes [0 1 2 3 4 5 6 7]. */
@@ -415,26 +371,6 @@ void AVX2_FN lair_vec_dot_q8_0_rows_avx2(int64_t n, float *s, const void *w, con
  * GEMV_MAX_BLOCKS blocks use vec_dot, which gives the same bits. */
 #define GEMV_MAX_BLOCKS 2048
 
-/* dx[b] = float(d) and (Q4_0) ysum8[b] = 8 * sum(qs) of every activation block. */
-static inline __attribute__((always_inline)) AVX2_FN void q80_act_prep(int64_t nb, const uint8_t *px, float *dx,
-                                                                        int32_t *ysum8, const bool q4) {
-    const size_t xsize = sizeof(block_q8_0);
-    for (int64_t b = 0; b < nb; b++) dx[b] = f16_at(px + b * xsize);
-    if (!q4) return;
-    const __m256i one8 = _mm256_set1_epi8(1);
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4) {
-        __m256i p[4];
-        for (int j = 0; j < 4; j++) p[j] = sum_pairs16(_mm256_maddubs_epi16(one8, load32(px + (b + j) * xsize + offsetof(block_q8_0, qs))));
-        _mm_storeu_si128((__m128i *)(void *)(ysum8 + b), _mm_slli_epi32(hsum4_i32(p[0], p[1], p[2], p[3]), 3));
-    }
-    for (; b < nb; b++) {
-        const int8_t *q = (const int8_t *)(const void *)(px + b * xsize + offsetof(block_q8_0, qs));
-        int32_t t = 0;
-        for (int j = 0; j < 32; j++) t += q[j];
-        ysum8[b] = 8 * t;
-    }
-}
 
 /* Q4_0, rows r and r + 4 of the pass in the two 128-bit lanes: unsigned
  * levels, low nibbles against y[0..15], high nibbles against y[16..31]
@@ -799,22 +735,20 @@ void AVX2_FN lair_vec_dot_iq4_xs_avx2(int64_t n, float *s, const void *w, const 
  * is a constant in every instance.  With one row the weight stream is
  * prefetched 2 KiB ahead (measured +20-30% out of cache on AMD EPYC). */
 
-/* Q4_K: scales and mins as 8 bytes each (see k4_scales_mins). */
-static inline void k4_scales_mins_u64(const uint8_t *p, uint64_t *sc, uint64_t *mn) {
-    const uint32_t lo6 = 0x3F3F3F3Fu, lo4 = 0x0F0F0F0Fu, hi2 = 0x03030303u;
-    uint32_t a0 = u32_at(p), a1 = u32_at(p + 4), a2 = u32_at(p + 8);
-    uint64_t sc_hi = (a2 & lo4) | (((a0 >> 6) & hi2) << 4), m_hi = ((a2 >> 4) & lo4) | (((a1 >> 6) & hi2) << 4);
-    *sc = (a0 & lo6) | sc_hi << 32;
-    *mn = (a1 & lo6) | m_hi << 32;
-}
 
-/* Q4_K levels 0..15 (pairs <= 2 * 15 * 128; scales <= 63). */
+/* Q4_K levels 0..15 (pairs <= 2 * 15 * 128; scales <= 63).  Float order,
+ * shared with lair_gemm_q4_K_avx2 (gemm_avx2.c) so that both give the same
+ * bits: per super-block the exact integers
+ *   S = sum over sub-blocks j of sc_j * (sum of level x activation products),
+ *   M = sum over j of m_j * (sum of the activations of sub-block j),
+ * then A = fma(dy * d, S, A) and A = fma(-(dy * dmin), M, A), super-blocks
+ * in order from A = +0. */
 static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows(int64_t nb, float *s, const uint8_t *pw, const uint8_t *px,
                                                                     uint64_t xs, const int NX) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc[LAIR_VEC_DOT_MAX_ROWS];
+    float acc[LAIR_VEC_DOT_MAX_ROWS];
     UNROLL_ROWS
-    for (int k = 0; k < NX; k++) acc[k] = _mm256_setzero_ps();
+    for (int k = 0; k < NX; k++) acc[k] = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *bw = pw + i * sizeof(block_q4_K), *qs = bw + offsetof(block_q4_K, qs);
         const uint8_t *bx = px + i * sizeof(block_q8_K);
@@ -848,13 +782,13 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows(int64_t nb, 
         for (int k = 0; k < NX; k++) {
             const uint8_t *bxk = bx + k * xs;
             float dy = f32_at(bxk + Q8K_D);
-            __m256i msum = _mm256_madd_epi16(load32(bxk + Q8K_BSUMS), mins);
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dy * d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
-            acc[k] = _mm256_fnmadd_ps(_mm256_set1_ps(dy * dmin), _mm256_cvtepi32_ps(msum), acc[k]);
+            int32_t S = hsum_i32(sumi[k]), M = hsum_i32(_mm256_madd_epi16(load32(bxk + Q8K_BSUMS), mins));
+            acc[k] = fmaf(dy * d, (float)S, acc[k]);
+            acc[k] = fmaf(-(dy * dmin), (float)M, acc[k]);
         }
     }
     UNROLL_ROWS
-    for (int k = 0; k < NX; k++) s[k] = hsum_ps(acc[k]);
+    for (int k = 0; k < NX; k++) s[k] = acc[k];
 }
 
 void AVX2_FN lair_vec_dot_q4_K_avx2(int64_t n, float *s, const void *w, const void *x) { q4_K_rows(n / QK_K, s, w, x, 0, 1); }
@@ -877,15 +811,18 @@ void AVX2_FN lair_vec_dot_q4_K_rows_avx2(int64_t n, float *s, const void *w, con
  * Levels u - 32 with u in 0..63 (pairs <= 2 * 63 * 128 = 16128; madd with
  * |scale| <= 128).  The scale pair of a group comes from one in-lane
  * shuffle of sc_h, which holds scales 8h..8h+7 in its low lane and
- * 8h+1..8h+8 in its high lane as int16. */
+ * 8h+1..8h+8 in its high lane as int16.  Float order, shared with
+ * lair_gemm_q6_K_avx2: per super-block the exact integer S = sum over
+ * sub-blocks j of sc_j * sum (u - 32) * y, then A = fma(dy * d, S, A),
+ * super-blocks in order from A = +0. */
 static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows(int64_t nb, float *s, const uint8_t *pw, const uint8_t *px,
                                                                     uint64_t xs, const int NX) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
     const __m128i lanes0 = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 5, 6, 7, 8);
     const __m128i lanes1 = _mm_setr_epi8(8, 9, 10, 11, 12, 13, 14, 15, 9, 10, 11, 12, 13, 14, 15, 15);
-    __m256 acc[LAIR_VEC_DOT_MAX_ROWS];
+    float acc[LAIR_VEC_DOT_MAX_ROWS];
     UNROLL_ROWS
-    for (int k = 0; k < NX; k++) acc[k] = _mm256_setzero_ps();
+    for (int k = 0; k < NX; k++) acc[k] = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *bw = pw + i * sizeof(block_q6_K), *bx = px + i * sizeof(block_q8_K);
         if (NX == 1)
@@ -927,12 +864,12 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows(int64_t nb, 
             const uint8_t *bxk = bx + k * xs;
             /* offset: sums -= 32 * sum_sub scale * bsum */
             __m256i off = _mm256_madd_epi16(load32(bxk + Q8K_BSUMS), sc16);
-            __m256i t = _mm256_sub_epi32(sumi[k], _mm256_slli_epi32(off, 5));
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(f32_at(bxk + Q8K_D) * d), _mm256_cvtepi32_ps(t), acc[k]);
+            int32_t S = hsum_i32(_mm256_sub_epi32(sumi[k], _mm256_slli_epi32(off, 5)));
+            acc[k] = fmaf(f32_at(bxk + Q8K_D) * d, (float)S, acc[k]);
         }
     }
     UNROLL_ROWS
-    for (int k = 0; k < NX; k++) s[k] = hsum_ps(acc[k]);
+    for (int k = 0; k < NX; k++) s[k] = acc[k];
 }
 
 void AVX2_FN lair_vec_dot_q6_K_avx2(int64_t n, float *s, const void *w, const void *x) { q6_K_rows(n / QK_K, s, w, x, 0, 1); }

@@ -1,0 +1,491 @@
+/* Matrix x matrix products for prefill (AVX2 + FMA + F16C).
+ *
+ * Q4_0 weights against Q8_0 activations.  The one-weight-row kernels spend
+ * most of their instructions reducing each 32-element block's products to
+ * one integer (a horizontal sum per block, per token).  Here the reduction
+ * disappears: a tile of 8 weight rows is repacked so that one vector holds
+ * 4 consecutive levels of each of the 8 rows,
+ *
+ *     q[s] = [row0 k..k+3 | row1 k..k+3 | ... | row7 k..k+3],  k = 4s,
+ *
+ * and one token's 4 activation bytes k..k+3 are broadcast against it:
+ * maddubs gives the 8 rows' partial sums in place, lanes = rows.  Eight
+ * steps cover a block; the int16 partial sums of the 8 steps are added
+ * before one madd widens them to int32 (levels are unsigned 0..15 and
+ * activations within +-127, so a maddubs lane is at most 2 * 15 * 127 =
+ * 3810 and 8 of them 30480 < 32767).  The offset of the levels (u - 8) is
+ * taken out once per block and token: S = sum(u * y) - 8 * sum(y).  Per
+ * block, token and 8 rows that is 8 maddubs, 8 adds, and 5 instructions
+ * for the float part, against about 6 instructions per row in vec_dot.
+ *
+ * The float part is the one every Q4_0 kernel shares (vec_dot_avx2.c): the
+ * exact block sum S_b, c_b = float(d_w) * float(d_x), A_j = fma(c_b, S_b, A_j)
+ * for blocks b = j (mod 4), dot = (A_0 + A_2) + (A_1 + A_3); with lanes =
+ * rows it is evaluated for 8 rows at once.  So a product here gives the
+ * same bits as vec_dot, vec_dot_rows and gemv: prefill, batched decode and
+ * single decode agree on every row and token.
+ *
+ * Costs: a tile is repacked once per call (8 unpacks and an 8 x 8 dword
+ * transpose per block) and used by every token of the call; the
+ * activations' scales and sums are prepared once per call for all its
+ * tokens.  Both live in the caller's scratch (LAIR_GEMM_SCRATCH_BYTES). */
+#if defined(__x86_64__)
+
+#include "kernels/avx2_inline.h"
+#include "kernels/kernels.h"
+#include "kernels/kernels_internal.h"
+
+/* One block of a tile: levels 4s..4s+3 of rows 0..7 in q[s]; the rows'
+ * scales as floats (0 for rows past the end of the matrix). */
+typedef struct q4_0_tile_block {
+    uint8_t q[8][32];
+    float d[8];
+} q4_0_tile_block;
+
+_Static_assert(sizeof(q4_0_tile_block) <= LAIR_GEMM_TILE_BLOCK_BYTES && sizeof(q4_0_tile_block) % 32 == 0, "tile block size");
+
+/* Rows i = 0..7 of 8 dwords each, transposed: r[k] = dword k of every row. */
+static inline AVX2_FN void transpose8_epi32(__m256i r[8]) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);     /* d0 d1 | d4 d5 of rows 2i, 2i+1 */
+        t[2 * i + 1] = _mm256_unpackhi_epi32(r[2 * i], r[2 * i + 1]); /* d2 d3 | d6 d7 */
+    }
+    for (int h = 0; h < 2; h++) { /* rows 0..3, then 4..7 */
+        u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h], t[4 * h + 2]);     /* d0 | d4 */
+        u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h], t[4 * h + 2]);     /* d1 | d5 */
+        u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]); /* d2 | d6 */
+        u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]); /* d3 | d7 */
+    }
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
+        r[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
+    }
+}
+
+/* Repacks rows 0..nrow-1 (nrow <= 8) of nb blocks; missing rows are zeros. */
+static AVX2_FN void q4_0_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, q4_0_tile_block *tb) {
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i r[8];
+        for (int i = 0; i < 8; i++) {
+            if (i < nrow) {
+                const uint8_t *bw = w + (uint64_t)i * ws + (uint64_t)b * sizeof(block_q4_0);
+                r[i] = unpack_nibbles16(bw + offsetof(block_q4_0, qs));
+                tb[b].d[i] = f16_at(bw);
+            } else {
+                r[i] = _mm256_setzero_si256();
+                tb[b].d[i] = 0.0f;
+            }
+        }
+        transpose8_epi32(r);
+        for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(void *)tb[b].q[s], r[s]);
+    }
+}
+
+/* One block of a group of 8 tokens: their Q8_0 values, scales as floats
+ * and 8 * sum of the values (the levels' offset term); tokens past the
+ * end of the call are zeros.  Gathering a group's blocks in one place lets
+ * the inner loop address every token at a constant offset. */
+typedef struct q8_0_group_block {
+    int8_t q[8][32];
+    float d[8];
+    int32_t sum8[8];
+} q8_0_group_block;
+
+_Static_assert(sizeof(q8_0_group_block) <= LAIR_GEMM_GROUP_BLOCK_BYTES, "token group block size");
+
+/* Gathers tokens 0..nt-1 (nt <= 8) of nb blocks into a group. */
+static AVX2_FN void q8_0_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, int nt, q8_0_group_block *g) {
+    float dx[8];
+    int32_t s8[8];
+    for (int64_t b = 0; b < nb; b++) memset(&g[b], 0, sizeof g[b]);
+    for (int t = 0; t < nt; t++) {
+        const uint8_t *xt = x + (uint64_t)t * xs;
+        for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+            const int64_t m = nb - b0 < 8 ? nb - b0 : 8;
+            q80_act_prep(m, xt + (uint64_t)b0 * sizeof(block_q8_0), dx, s8, true);
+            for (int64_t k = 0; k < m; k++) {
+                q8_0_group_block *gb = &g[b0 + k];
+                memcpy(gb->q[t], xt + (uint64_t)(b0 + k) * sizeof(block_q8_0) + offsetof(block_q8_0, qs), 32);
+                gb->d[t] = dx[k];
+                gb->sum8[t] = s8[k];
+            }
+        }
+    }
+}
+
+/* Block b of the tile against the T tokens of a group, into the tokens'
+ * accumulators of phase J = b mod 4 (a constant, so the accumulators, which
+ * do not fit in registers, are plain stack slots).  The block's 8 weight
+ * vectors stay in registers for every token.  The empty asm after each add
+ * keeps the int16 sums a chain: reassociated, the compiler would keep all
+ * 8 x T products live at once and spill them. */
+static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_block_tokens(const q4_0_tile_block *wb,
+                                                                                 const q8_0_group_block *xb,
+                                                                                 __m256 acc[][4], const int T, const int J) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i wv[8];
+    _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) wv[s] = _mm256_load_si256((const __m256i *)(const void *)wb->q[s]);
+    const __m256 dw = _mm256_load_ps(wb->d);
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
+        __m256i s16 = _mm256_setzero_si256();
+        _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) {
+            int32_t y4;
+            memcpy(&y4, &xb->q[t][4 * s], 4);
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(wv[s], _mm256_set1_epi32(y4)));
+            __asm__("" : "+x"(s16));
+        }
+        __m256i si = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(xb->sum8[t]));
+        __m256 c = _mm256_mul_ps(dw, _mm256_set1_ps(xb->d[t]));
+        acc[t][J] = _mm256_fmadd_ps(c, _mm256_cvtepi32_ps(si), acc[t][J]);
+    }
+}
+
+/* out[t][i] = dot(row i of the tile, token t of the group) for t < T (1..8,
+ * a constant in each instance). */
+static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_group(int64_t nb, const q4_0_tile_block *tb,
+                                                                          const q8_0_group_block *g, float out[][8],
+                                                                          const int T) {
+    __m256 acc[8][4];
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) for (int j = 0; j < 4; j++) acc[t][j] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        q4_0_tile_block_tokens(&tb[b], &g[b], acc, T, 0);
+        q4_0_tile_block_tokens(&tb[b + 1], &g[b + 1], acc, T, 1);
+        q4_0_tile_block_tokens(&tb[b + 2], &g[b + 2], acc, T, 2);
+        q4_0_tile_block_tokens(&tb[b + 3], &g[b + 3], acc, T, 3);
+    }
+    if (b < nb) q4_0_tile_block_tokens(&tb[b], &g[b], acc, T, 0);
+    if (b + 1 < nb) q4_0_tile_block_tokens(&tb[b + 1], &g[b + 1], acc, T, 1);
+    if (b + 2 < nb) q4_0_tile_block_tokens(&tb[b + 2], &g[b + 2], acc, T, 2);
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
+        _mm256_storeu_ps(out[t], _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][2]), _mm256_add_ps(acc[t][1], acc[t][3])));
+}
+
+void AVX2_FN lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                                 const void *x, uint64_t xs, void *scratch) {
+    const int64_t nb = n / QK4_0;
+    const int ng = (nt + 7) / 8;
+    const uint8_t *pw = w, *px = x;
+    q4_0_tile_block *tb = scratch;
+    q8_0_group_block *groups = (q8_0_group_block *)(void *)(tb + nb); /* [ng][nb] */
+    for (int gi = 0; gi < ng; gi++)
+        q8_0_group_pack(nb, px + (uint64_t)gi * 8 * xs, xs, nt - 8 * gi < 8 ? nt - 8 * gi : 8, groups + (int64_t)gi * nb);
+    for (int64_t r = 0; r < nr; r += 8) {
+        const int nrow = nr - r < 8 ? (int)(nr - r) : 8;
+        q4_0_tile_pack(nb, pw + (uint64_t)r * ws, ws, nrow, tb);
+        for (int gi = 0; gi < ng; gi++) {
+            const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
+            const q8_0_group_block *g = groups + (int64_t)gi * nb;
+            float out[8][8];
+            switch (T) {
+            case 1: q4_0_tile_group(nb, tb, g, out, 1); break;
+            case 2: q4_0_tile_group(nb, tb, g, out, 2); break;
+            case 3: q4_0_tile_group(nb, tb, g, out, 3); break;
+            case 4: q4_0_tile_group(nb, tb, g, out, 4); break;
+            case 5: q4_0_tile_group(nb, tb, g, out, 5); break;
+            case 6: q4_0_tile_group(nb, tb, g, out, 6); break;
+            case 7: q4_0_tile_group(nb, tb, g, out, 7); break;
+            default: q4_0_tile_group(nb, tb, g, out, 8); break;
+            }
+            for (int k = 0; k < T; k++)
+                for (int i = 0; i < nrow; i++) y[(int64_t)(8 * gi + k) * ldy + r + i] = out[k][i];
+        }
+    }
+}
+
+/* ---- Q4_K against Q8_K -----------------------------------------------------
+ * The same idea per super-block of 256: each of the 8 sub-blocks of 32 is
+ * 8 steps of 4 levels x 8 rows; a sub-block's int16 step sums are added
+ * (levels 0..15, activations -128..127: 8 x 2 x 15 x 128 = 30720) and
+ * widened with one madd against the rows' 6-bit scales, giving the exact
+ * S of vec_dot_avx2.c's q4_K_rows for 8 rows at once; the min term M is 4
+ * madds of the rows' mins against the token's sub-block sums.  The float
+ * steps are q4_K_rows' own, per lane. */
+
+/* One super-block of a tile of 8 rows. */
+typedef struct q4_K_tile_block {
+    uint8_t q[8][8][32]; /* [sub-block][step]: levels 4s..4s+3 of rows 0..7 */
+    int16_t sc[8][16];   /* [sub-block]: row r's scale in lanes 2r and 2r+1 */
+    int16_t mn[4][16];   /* [pair p]: row r's mins of sub-blocks 2p, 2p+1 in lanes 2r, 2r+1 */
+    float d[8], dmin[8];
+} q4_K_tile_block;
+
+/* One super-block of a group of 8 tokens. */
+typedef struct q8_K_group_block {
+    int8_t q[8][256];
+    float d[8];
+    int16_t sub[8][8];  /* [token][j]: sum of the token's activations in 32-element sub-block j (Q4_K) */
+    int16_t bs16[8][16]; /* [token][j]: the same per 16 elements (Q8_K's bsums, for Q6_K) */
+} q8_K_group_block;
+
+_Static_assert(sizeof(q4_K_tile_block) <= 8 * LAIR_GEMM_TILE_BLOCK_BYTES && sizeof(q4_K_tile_block) % 32 == 0,
+               "Q4_K tile block fits the scratch");
+_Static_assert(sizeof(q8_K_group_block) <= 8 * LAIR_GEMM_GROUP_BLOCK_BYTES, "Q8_K group block fits the scratch");
+
+static AVX2_FN void q4_K_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, q4_K_tile_block *tb) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        q4_K_tile_block *t = &tb[b];
+        memset(t->sc, 0, sizeof t->sc + sizeof t->mn);
+        for (int i = 0; i < 8; i++) {
+            t->d[i] = t->dmin[i] = 0.0f;
+            if (i >= nrow) continue;
+            const uint8_t *bw = w + (uint64_t)i * ws + (uint64_t)b * sizeof(block_q4_K);
+            uint64_t sc8, mn8;
+            k4_scales_mins_u64(bw + offsetof(block_q4_K, scales), &sc8, &mn8);
+            for (int j = 0; j < 8; j++) {
+                t->sc[j][2 * i] = t->sc[j][2 * i + 1] = (int16_t)(sc8 >> (8 * j) & 0xFF);
+                t->mn[j / 2][2 * i + (j & 1)] = (int16_t)(mn8 >> (8 * j) & 0xFF);
+            }
+            t->d[i] = f16_at(bw + offsetof(block_q4_K, d));
+            t->dmin[i] = f16_at(bw + offsetof(block_q4_K, dmin));
+        }
+        for (int c = 0; c < 4; c++) { /* qs[32c..]: sub-block 2c low nibbles, 2c + 1 high */
+            __m256i lo[8], hi[8];
+            for (int i = 0; i < 8; i++) {
+                if (i < nrow) {
+                    __m256i q = load32(w + (uint64_t)i * ws + (uint64_t)b * sizeof(block_q4_K) + offsetof(block_q4_K, qs) + 32 * c);
+                    lo[i] = _mm256_and_si256(q, m4);
+                    hi[i] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                } else {
+                    lo[i] = hi[i] = _mm256_setzero_si256();
+                }
+            }
+            transpose8_epi32(lo);
+            transpose8_epi32(hi);
+            for (int st = 0; st < 8; st++) {
+                _mm256_store_si256((__m256i *)(void *)t->q[2 * c][st], lo[st]);
+                _mm256_store_si256((__m256i *)(void *)t->q[2 * c + 1][st], hi[st]);
+            }
+        }
+    }
+}
+
+static AVX2_FN void q8_K_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, int nt, q8_K_group_block *g) {
+    for (int64_t b = 0; b < nb; b++) memset(&g[b], 0, sizeof g[b]);
+    for (int t = 0; t < nt; t++)
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *bx = x + (uint64_t)t * xs + (uint64_t)b * sizeof(block_q8_K);
+            memcpy(g[b].q[t], bx + offsetof(block_q8_K, qs), 256);
+            memcpy(&g[b].d[t], bx + offsetof(block_q8_K, d), sizeof(float));
+            int16_t *bs = g[b].bs16[t];
+            memcpy(bs, bx + offsetof(block_q8_K, bsums), sizeof g[b].bs16[t]);
+            for (int j = 0; j < 8; j++) g[b].sub[t][j] = (int16_t)(bs[2 * j] + bs[2 * j + 1]);
+        }
+}
+
+/* out[t][i] = dot(row i of the tile, token t of the group), t < T (1..8). */
+static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_group(int64_t nb, const q4_K_tile_block *tb,
+                                                                          const q8_K_group_block *g, float out[][8],
+                                                                          const int T) {
+    __m256 acc[8];
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const q4_K_tile_block *wb = &tb[b];
+        const q8_K_group_block *xb = &g[b];
+        __m256i S[8];
+        _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) S[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            __m256i wv[8];
+            _Pragma("GCC unroll 8") for (int st = 0; st < 8; st++)
+                wv[st] = _mm256_load_si256((const __m256i *)(const void *)wb->q[j][st]);
+            const __m256i sc = _mm256_load_si256((const __m256i *)(const void *)wb->sc[j]);
+            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
+                __m256i s16 = _mm256_setzero_si256();
+                _Pragma("GCC unroll 8") for (int st = 0; st < 8; st++) {
+                    int32_t y4;
+                    memcpy(&y4, &xb->q[t][32 * j + 4 * st], 4);
+                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(wv[st], _mm256_set1_epi32(y4)));
+                    __asm__("" : "+x"(s16)); /* a chain, see q4_0_tile_block_tokens */
+                }
+                S[t] = _mm256_add_epi32(S[t], _mm256_madd_epi16(s16, sc));
+            }
+        }
+        const __m256 d = _mm256_load_ps(wb->d), dmin = _mm256_load_ps(wb->dmin);
+        _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
+            __m256i M = _mm256_setzero_si256();
+            for (int p = 0; p < 4; p++) {
+                int32_t pair;
+                memcpy(&pair, &xb->sub[t][2 * p], 4);
+                M = _mm256_add_epi32(M, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(const void *)wb->mn[p]),
+                                                          _mm256_set1_epi32(pair)));
+            }
+            const __m256 dy = _mm256_set1_ps(xb->d[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(S[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, dy), _mm256_cvtepi32_ps(M), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) _mm256_storeu_ps(out[t], acc[t]);
+}
+
+void AVX2_FN lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                                 const void *x, uint64_t xs, void *scratch) {
+    const int64_t nb = n / QK_K;
+    const int ng = (nt + 7) / 8;
+    const uint8_t *pw = w, *px = x;
+    q4_K_tile_block *tb = scratch;
+    q8_K_group_block *groups = (q8_K_group_block *)(void *)(tb + nb); /* [ng][nb] */
+    for (int gi = 0; gi < ng; gi++)
+        q8_K_group_pack(nb, px + (uint64_t)gi * 8 * xs, xs, nt - 8 * gi < 8 ? nt - 8 * gi : 8, groups + (int64_t)gi * nb);
+    for (int64_t r = 0; r < nr; r += 8) {
+        const int nrow = nr - r < 8 ? (int)(nr - r) : 8;
+        q4_K_tile_pack(nb, pw + (uint64_t)r * ws, ws, nrow, tb);
+        for (int gi = 0; gi < ng; gi++) {
+            const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
+            const q8_K_group_block *g = groups + (int64_t)gi * nb;
+            float out[8][8];
+            switch (T) {
+            case 1: q4_K_tile_group(nb, tb, g, out, 1); break;
+            case 2: q4_K_tile_group(nb, tb, g, out, 2); break;
+            case 3: q4_K_tile_group(nb, tb, g, out, 3); break;
+            case 4: q4_K_tile_group(nb, tb, g, out, 4); break;
+            case 5: q4_K_tile_group(nb, tb, g, out, 5); break;
+            case 6: q4_K_tile_group(nb, tb, g, out, 6); break;
+            case 7: q4_K_tile_group(nb, tb, g, out, 7); break;
+            default: q4_K_tile_group(nb, tb, g, out, 8); break;
+            }
+            for (int k = 0; k < T; k++)
+                for (int i = 0; i < nrow; i++) y[(int64_t)(8 * gi + k) * ldy + r + i] = out[k][i];
+        }
+    }
+}
+
+/* ---- Q6_K against Q8_K -----------------------------------------------------
+ * Levels u in 0..63 (value u - 32), int8 scales per 16 elements.  A group of
+ * 32 elements is 8 steps; steps 0..3 are its first 16-element sub-block and
+ * 4..7 the second.  Two steps' int16 sums are added (2 x 2 x 63 x 128 =
+ * 32256 < 32767) before each madd with the rows' scales.  The offset is
+ * taken out once per super-block: S = sum sc_j * sum u * y - 32 * sum sc_j *
+ * bsum_j, the exact S of q6_K_rows. */
+
+typedef struct q6_K_tile_block {
+    uint8_t q[8][8][32]; /* [32-element group][step]: levels 4s..4s+3 of rows 0..7 */
+    int16_t sc[16][16];  /* [16-element sub-block]: row r's scale in lanes 2r and 2r+1 */
+    int16_t scp[8][16];  /* [pair p]: row r's scales of sub-blocks 2p, 2p+1 in lanes 2r, 2r+1 */
+    float d[8];
+} q6_K_tile_block;
+
+_Static_assert(sizeof(q6_K_tile_block) <= 8 * LAIR_GEMM_TILE_BLOCK_BYTES && sizeof(q6_K_tile_block) % 32 == 0,
+               "Q6_K tile block fits the scratch");
+
+static AVX2_FN void q6_K_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, q6_K_tile_block *tb) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; b++) {
+        q6_K_tile_block *t = &tb[b];
+        memset(t->sc, 0, sizeof t->sc + sizeof t->scp);
+        for (int i = 0; i < 8; i++) {
+            t->d[i] = 0.0f;
+            if (i >= nrow) continue;
+            const uint8_t *bw = w + (uint64_t)i * ws + (uint64_t)b * sizeof(block_q6_K);
+            const int8_t *sc = (const int8_t *)(const void *)(bw + offsetof(block_q6_K, scales));
+            for (int j = 0; j < 16; j++) {
+                t->sc[j][2 * i] = t->sc[j][2 * i + 1] = sc[j];
+                t->scp[j / 2][2 * i + (j & 1)] = sc[j];
+            }
+            t->d[i] = f16_at(bw + offsetof(block_q6_K, d));
+        }
+        /* group (h, g) = elements 128h + 32g ..: nibble g/2 of ql[64h + 32(g%2) + l], bits 2g, 2g+1 of qh[32h + l] */
+        for (int h = 0; h < 2; h++)
+            for (int g = 0; g < 4; g++) {
+                __m256i u[8];
+                for (int i = 0; i < 8; i++) {
+                    if (i >= nrow) {
+                        u[i] = _mm256_setzero_si256();
+                        continue;
+                    }
+                    const uint8_t *bw = w + (uint64_t)i * ws + (uint64_t)b * sizeof(block_q6_K);
+                    __m256i ql = load32(bw + offsetof(block_q6_K, ql) + 64 * h + 32 * (g % 2));
+                    __m256i qh = load32(bw + offsetof(block_q6_K, qh) + 32 * h);
+                    __m256i lo = g / 2 ? _mm256_srli_epi16(ql, 4) : ql;
+                    __m256i hb = g == 0 ? _mm256_slli_epi16(qh, 4)
+                                 : g == 1 ? _mm256_slli_epi16(qh, 2)
+                                 : g == 2 ? qh
+                                          : _mm256_srli_epi16(qh, 2);
+                    u[i] = _mm256_or_si256(_mm256_and_si256(lo, m4), _mm256_and_si256(hb, m2));
+                }
+                transpose8_epi32(u);
+                for (int st = 0; st < 8; st++) _mm256_store_si256((__m256i *)(void *)t->q[4 * h + g][st], u[st]);
+            }
+    }
+}
+
+static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_t nb, const q6_K_tile_block *tb,
+                                                                          const q8_K_group_block *g, float out[][8],
+                                                                          const int T) {
+    __m256 acc[8];
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const q6_K_tile_block *wb = &tb[b];
+        const q8_K_group_block *xb = &g[b];
+        __m256i S[8];
+        _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) S[t] = _mm256_setzero_si256();
+        for (int q = 0; q < 8; q++) {
+            __m256i wv[8];
+            _Pragma("GCC unroll 8") for (int st = 0; st < 8; st++)
+                wv[st] = _mm256_load_si256((const __m256i *)(const void *)wb->q[q][st]);
+            const __m256i sc0 = _mm256_load_si256((const __m256i *)(const void *)wb->sc[2 * q]);
+            const __m256i sc1 = _mm256_load_si256((const __m256i *)(const void *)wb->sc[2 * q + 1]);
+            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
+                __m256i p[4];
+                _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+                    int32_t y0, y1;
+                    memcpy(&y0, &xb->q[t][32 * q + 8 * k], 4);
+                    memcpy(&y1, &xb->q[t][32 * q + 8 * k + 4], 4);
+                    p[k] = _mm256_add_epi16(_mm256_maddubs_epi16(wv[2 * k], _mm256_set1_epi32(y0)),
+                                            _mm256_maddubs_epi16(wv[2 * k + 1], _mm256_set1_epi32(y1)));
+                }
+                __m256i lo = _mm256_add_epi32(_mm256_madd_epi16(p[0], sc0), _mm256_madd_epi16(p[1], sc0));
+                __m256i hi = _mm256_add_epi32(_mm256_madd_epi16(p[2], sc1), _mm256_madd_epi16(p[3], sc1));
+                S[t] = _mm256_add_epi32(S[t], _mm256_add_epi32(lo, hi));
+            }
+        }
+        const __m256 d = _mm256_load_ps(wb->d);
+        _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
+            __m256i off = _mm256_setzero_si256();
+            for (int pp = 0; pp < 8; pp++) {
+                int32_t pair;
+                memcpy(&pair, &xb->bs16[t][2 * pp], 4);
+                off = _mm256_add_epi32(off, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(const void *)wb->scp[pp]),
+                                                              _mm256_set1_epi32(pair)));
+            }
+            __m256i st = _mm256_sub_epi32(S[t], _mm256_slli_epi32(off, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(xb->d[t]), d), _mm256_cvtepi32_ps(st), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) _mm256_storeu_ps(out[t], acc[t]);
+}
+
+void AVX2_FN lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                                 const void *x, uint64_t xs, void *scratch) {
+    const int64_t nb = n / QK_K;
+    const int ng = (nt + 7) / 8;
+    const uint8_t *pw = w, *px = x;
+    q6_K_tile_block *tb = scratch;
+    q8_K_group_block *groups = (q8_K_group_block *)(void *)(tb + nb); /* [ng][nb] */
+    for (int gi = 0; gi < ng; gi++)
+        q8_K_group_pack(nb, px + (uint64_t)gi * 8 * xs, xs, nt - 8 * gi < 8 ? nt - 8 * gi : 8, groups + (int64_t)gi * nb);
+    for (int64_t r = 0; r < nr; r += 8) {
+        const int nrow = nr - r < 8 ? (int)(nr - r) : 8;
+        q6_K_tile_pack(nb, pw + (uint64_t)r * ws, ws, nrow, tb);
+        for (int gi = 0; gi < ng; gi++) {
+            const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
+            const q8_K_group_block *g = groups + (int64_t)gi * nb;
+            float out[8][8];
+            switch (T) {
+            case 1: q6_K_tile_group(nb, tb, g, out, 1); break;
+            case 2: q6_K_tile_group(nb, tb, g, out, 2); break;
+            case 3: q6_K_tile_group(nb, tb, g, out, 3); break;
+            case 4: q6_K_tile_group(nb, tb, g, out, 4); break;
+            case 5: q6_K_tile_group(nb, tb, g, out, 5); break;
+            case 6: q6_K_tile_group(nb, tb, g, out, 6); break;
+            case 7: q6_K_tile_group(nb, tb, g, out, 7); break;
+            default: q6_K_tile_group(nb, tb, g, out, 8); break;
+            }
+            for (int k = 0; k < T; k++)
+                for (int i = 0; i < nrow; i++) y[(int64_t)(8 * gi + k) * ldy + r + i] = out[k][i];
+        }
+    }
+}
+
+#endif /* __x86_64__ */
