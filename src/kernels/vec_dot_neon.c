@@ -11,7 +11,9 @@
  *     adds groups of four products into int32 lanes (SDOT where available);
  *   - 32-element blocks: the four int32 lanes of a block's dot (each below
  *     2^24, so exact in float) are converted to float, scaled by d * dx and
- *     added to a float32x4 accumulator; one horizontal add per row;
+ *     added to a float32x4 accumulator; one horizontal add per row (Q4_0
+ *     and Q8_0 instead reduce each block to one exact integer first, the
+ *     order their matrix x matrix tiles in gemm_neon.c reproduce);
  *   - super-blocks: where sub-blocks carry their own scales, hsum4 reduces
  *     four sub-block accumulators to one int32x4 of sums, multiplied
  *     lane-wise by the four scales; the integer total is scaled in float
@@ -199,28 +201,52 @@ void lair_vec_dot_bf16_neon(int64_t n, float *s, const void *w, const void *x) {
 #define Q8_0_D offsetof(block_q8_0, d)
 #define Q8_0_QS offsetof(block_q8_0, qs)
 
-void lair_vec_dot_q4_0_neon(int64_t n, float *s, const void *w, const void *x) {
-    const uint8_t *pw = w, *px = x;
+/* Q4_0 and Q8_0 share gemm_neon.c's float order, so a row gives the same
+ * bits alone (decode) and in a tile (prefill): S_b the exact integer sum of
+ * block b, c_b = d_w * d_x, A_{b mod 4} = fma(c_b, S_b, A), dot = (A_0 +
+ * A_2) + (A_1 + A_3).  Four blocks at a time: lanes = blocks of the group
+ * (padding blocks add 0 * 0, which leaves an accumulator that started at
+ * +0 unchanged). */
+static inline int32x4_t q4_0_block_dot(const uint8_t *bw, const uint8_t *bx) {
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
     const int8x16_t off = vdupq_n_s8(8);
+    uint8x16_t q = vld1q_u8(bw + offsetof(block_q4_0, qs));
+    int8x16_t lo = vsubq_s8(as_s8(vandq_u8(q, m4)), off); /* -8..7 */
+    int8x16_t hi = vsubq_s8(as_s8(vshrq_n_u8(q, 4)), off);
+    return dot32(lo, hi, bx + Q8_0_QS);
+}
+
+static inline int32x4_t q8_0_block_dot(const uint8_t *bw, const uint8_t *bx) {
+    return dot32(as_s8(vld1q_u8(bw + Q8_0_QS)), as_s8(vld1q_u8(bw + Q8_0_QS + 16)), bx + Q8_0_QS);
+}
+
+static inline float q80_dot(int64_t nb, const uint8_t *pw, const uint8_t *px, size_t wsize, int q4) {
     float32x4_t acc = vdupq_n_f32(0.0f);
-    for (int64_t i = 0; i < n / QK4_0; i++, pw += sizeof(block_q4_0), px += sizeof(block_q8_0)) {
-        uint8x16_t q = vld1q_u8(pw + offsetof(block_q4_0, qs));
-        int8x16_t lo = vsubq_s8(as_s8(vandq_u8(q, m4)), off); /* -8..7 */
-        int8x16_t hi = vsubq_s8(as_s8(vshrq_n_u8(q, 4)), off);
-        acc = vmlaq_n_f32(acc, vcvtq_f32_s32(dot32(lo, hi, px + Q8_0_QS)), h2f(pw + offsetof(block_q4_0, d)) * h2f(px + Q8_0_D));
+    for (int64_t b = 0; b < nb; b += 4) {
+        int32x4_t d[4];
+        float c[4];
+        for (int j = 0; j < 4; j++) {
+            const uint8_t *bw = pw + (b + j) * wsize, *bx = px + (b + j) * sizeof(block_q8_0);
+            if (b + j < nb) {
+                d[j] = q4 ? q4_0_block_dot(bw, bx) : q8_0_block_dot(bw, bx);
+                c[j] = h2f(bw) * h2f(bx + Q8_0_D);
+            } else {
+                d[j] = vdupq_n_s32(0);
+                c[j] = 0.0f;
+            }
+        }
+        acc = vfmaq_f32(acc, vld1q_f32(c), vcvtq_f32_s32(hsum4(d[0], d[1], d[2], d[3])));
     }
-    *s = vaddvq_f32(acc);
+    float32x2_t h = vadd_f32(vget_low_f32(acc), vget_high_f32(acc)); /* A0 + A2, A1 + A3 */
+    return vget_lane_f32(h, 0) + vget_lane_f32(h, 1);
+}
+
+void lair_vec_dot_q4_0_neon(int64_t n, float *s, const void *w, const void *x) {
+    *s = q80_dot(n / QK4_0, w, x, sizeof(block_q4_0), 1);
 }
 
 void lair_vec_dot_q8_0_neon(int64_t n, float *s, const void *w, const void *x) {
-    const uint8_t *pw = w, *px = x;
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    for (int64_t i = 0; i < n / QK8_0; i++, pw += sizeof(block_q8_0), px += sizeof(block_q8_0)) {
-        int8x16_t a0 = as_s8(vld1q_u8(pw + Q8_0_QS)), a1 = as_s8(vld1q_u8(pw + Q8_0_QS + 16));
-        acc = vmlaq_n_f32(acc, vcvtq_f32_s32(dot32(a0, a1, px + Q8_0_QS)), h2f(pw + Q8_0_D) * h2f(px + Q8_0_D));
-    }
-    *s = vaddvq_f32(acc);
+    *s = q80_dot(n / QK8_0, w, x, sizeof(block_q8_0), 0);
 }
 
 void lair_vec_dot_iq4_nl_neon(int64_t n, float *s, const void *w, const void *x) {
@@ -595,6 +621,13 @@ static const lair_kernels neon_table = {
         },
     .vec_dot_rows = {0},
     .axpy = {[LAIR_TYPE_F32] = lair_axpy_f32_scalar, [LAIR_TYPE_F16] = lair_axpy_f16_scalar},
+    .gemm =
+        {
+            [LAIR_TYPE_Q4_0] = lair_gemm_q4_0_neon,
+            [LAIR_TYPE_Q8_0] = lair_gemm_q8_0_neon,
+            [LAIR_TYPE_Q4_K] = lair_gemm_q4_K_neon,
+            [LAIR_TYPE_Q6_K] = lair_gemm_q6_K_neon,
+        },
 };
 
 const lair_kernels *lair_kernels_neon_table(void) { return &neon_table; }
