@@ -86,13 +86,6 @@ static inline __attribute__((always_inline)) AVX2_FN void q80_act_prep(int64_t n
     }
 }
 
-/* Sum of the 8 int32 lanes (exact: integer addition). */
-static inline AVX2_FN int32_t hsum_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
 
 /* Q4_K: scales and mins as 8 bytes each (see k4_scales_mins). */
 static inline void k4_scales_mins_u64(const uint8_t *p, uint64_t *sc, uint64_t *mn) {

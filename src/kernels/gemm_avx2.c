@@ -201,7 +201,14 @@ void AVX2_FN lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_
  * widened with one madd against the rows' 6-bit scales, giving the exact
  * S of vec_dot_avx2.c's q4_K_rows for 8 rows at once; the min term M is 4
  * madds of the rows' mins against the token's sub-block sums.  The float
- * steps are q4_K_rows' own, per lane. */
+ * steps are q4_K_rows' own (k_phases in vec_dot_avx2.c), per lane. */
+
+/* ((P0 + P4) + (P2 + P6)) + ((P1 + P5) + (P3 + P7)), lane by lane: the
+ * horizontal sum of the one-row kernels' phase vector, for 8 rows. */
+static inline AVX2_FN __m256 k_phases_sum(const __m256 P[8]) {
+    return _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(P[0], P[4]), _mm256_add_ps(P[2], P[6])),
+                         _mm256_add_ps(_mm256_add_ps(P[1], P[5]), _mm256_add_ps(P[3], P[7])));
+}
 
 /* One super-block of a tile of 8 rows. */
 typedef struct q4_K_tile_block {
@@ -279,9 +286,10 @@ static AVX2_FN void q8_K_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, i
 static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_group(int64_t nb, const q4_K_tile_block *tb,
                                                                           const q8_K_group_block *g, float out[][8],
                                                                           const int T) {
-    __m256 acc[8];
-    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    __m256 acc[8][8]; /* [token][phase b mod 8], see k_phases in vec_dot_avx2.c */
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) for (int p = 0; p < 8; p++) acc[t][p] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        const int ph = (int)(b & 7);
         const q4_K_tile_block *wb = &tb[b];
         const q8_K_group_block *xb = &g[b];
         __m256i S[8];
@@ -312,11 +320,11 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_group(int64_
                                                           _mm256_set1_epi32(pair)));
             }
             const __m256 dy = _mm256_set1_ps(xb->d[t]);
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dy), _mm256_cvtepi32_ps(S[t]), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, dy), _mm256_cvtepi32_ps(M), acc[t]);
+            acc[t][ph] = _mm256_fmadd_ps(_mm256_mul_ps(dy, d), _mm256_cvtepi32_ps(S[t]), acc[t][ph]);
+            acc[t][ph] = _mm256_fnmadd_ps(_mm256_mul_ps(dy, dmin), _mm256_cvtepi32_ps(M), acc[t][ph]);
         }
     }
-    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) _mm256_storeu_ps(out[t], acc[t]);
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) _mm256_storeu_ps(out[t], k_phases_sum(acc[t]));
 }
 
 void AVX2_FN lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
@@ -413,9 +421,10 @@ static AVX2_FN void q6_K_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, in
 static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_t nb, const q6_K_tile_block *tb,
                                                                           const q8_K_group_block *g, float out[][8],
                                                                           const int T) {
-    __m256 acc[8];
-    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    __m256 acc[8][8]; /* [token][phase b mod 8] */
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) for (int p = 0; p < 8; p++) acc[t][p] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        const int ph = (int)(b & 7);
         const q6_K_tile_block *wb = &tb[b];
         const q8_K_group_block *xb = &g[b];
         __m256i S[8];
@@ -450,10 +459,10 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_
                                                               _mm256_set1_epi32(pair)));
             }
             __m256i st = _mm256_sub_epi32(S[t], _mm256_slli_epi32(off, 5));
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(xb->d[t]), d), _mm256_cvtepi32_ps(st), acc[t]);
+            acc[t][ph] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(xb->d[t]), d), _mm256_cvtepi32_ps(st), acc[t][ph]);
         }
     }
-    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) _mm256_storeu_ps(out[t], acc[t]);
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) _mm256_storeu_ps(out[t], k_phases_sum(acc[t]));
 }
 
 void AVX2_FN lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,

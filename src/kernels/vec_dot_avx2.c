@@ -20,7 +20,6 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
@@ -736,20 +735,49 @@ void AVX2_FN lair_vec_dot_iq4_xs_avx2(int64_t n, float *s, const void *w, const 
  * prefetched 2 KiB ahead (measured +20-30% out of cache on AMD EPYC). */
 
 
-/* Q4_K levels 0..15 (pairs <= 2 * 15 * 128; scales <= 63).  Float order,
- * shared with lair_gemm_q4_K_avx2 (gemm_avx2.c) so that both give the same
- * bits: per super-block the exact integers
- *   S = sum over sub-blocks j of sc_j * (sum of level x activation products),
- *   M = sum over j of m_j * (sum of the activations of sub-block j),
- * then A = fma(dy * d, S, A) and A = fma(-(dy * dmin), M, A), super-blocks
- * in order from A = +0. */
+/* Float order of the Q4_K and Q6_K kernels, shared with their matrix x
+ * matrix tiles (gemm_avx2.c) so that all give the same bits.  Per
+ * super-block i the exact integers
+ *   S_i = sum over sub-blocks j of sc_j * (sum of level x activation products)
+ *         (Q6_K: levels u - 32),
+ *   M_i = sum over j of m_j * (sum of the activations of sub-block j) (Q4_K),
+ * then with c_i = dy_i * d_i and e_i = dy_i * dmin_i (float products)
+ *   P_{i mod 8} = fma(c_i, S_i, P), then (Q4_K) P = fma(-e_i, M_i, P),
+ * in order from P = +0, and dot = ((P0 + P4) + (P2 + P6)) + ((P1 + P5) + (P3
+ * + P7)).  Eight phases let a one-row kernel collect 8 super-blocks' sums
+ * and scale them with one instruction each; padding phases add 0 * 0.
+ * K_PHASES buffers a group per activation row. */
+typedef struct k_phases {
+    __m256i S[8], M[8];
+    float c[8], e[8];
+} k_phases;
+
+/* Folds a group of n (1..8) super-blocks into acc. */
+static inline __attribute__((always_inline)) AVX2_FN __m256 k_phases_fold(k_phases *g, int n, __m256 acc, const bool mins) {
+    for (int q = n; q < 8; q++) {
+        g->S[q] = g->M[q] = _mm256_setzero_si256();
+        g->c[q] = g->e[q] = 0.0f;
+    }
+    /* (Q6_K leaves M and e unset in the filled phases: they are not read) */
+    __m256i S8 = sum8_from_halves(sum4_halves_i32(g->S[0], g->S[1], g->S[2], g->S[3]), sum4_halves_i32(g->S[4], g->S[5], g->S[6], g->S[7]));
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(g->c), _mm256_cvtepi32_ps(S8), acc);
+    if (mins) {
+        __m256i M8 = sum8_from_halves(sum4_halves_i32(g->M[0], g->M[1], g->M[2], g->M[3]), sum4_halves_i32(g->M[4], g->M[5], g->M[6], g->M[7]));
+        acc = _mm256_fnmadd_ps(_mm256_loadu_ps(g->e), _mm256_cvtepi32_ps(M8), acc);
+    }
+    return acc;
+}
+
+/* Q4_K levels 0..15 (pairs <= 2 * 15 * 128; scales <= 63). */
 static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows(int64_t nb, float *s, const uint8_t *pw, const uint8_t *px,
                                                                     uint64_t xs, const int NX) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    float acc[LAIR_VEC_DOT_MAX_ROWS];
+    __m256 acc[LAIR_VEC_DOT_MAX_ROWS];
+    k_phases ph[LAIR_VEC_DOT_MAX_ROWS];
     UNROLL_ROWS
-    for (int k = 0; k < NX; k++) acc[k] = 0.0f;
+    for (int k = 0; k < NX; k++) acc[k] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
+        const int p = (int)(i & 7);
         const uint8_t *bw = pw + i * sizeof(block_q4_K), *qs = bw + offsetof(block_q4_K, qs);
         const uint8_t *bx = px + i * sizeof(block_q8_K);
         if (NX == 1)
@@ -782,13 +810,15 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows(int64_t nb, 
         for (int k = 0; k < NX; k++) {
             const uint8_t *bxk = bx + k * xs;
             float dy = f32_at(bxk + Q8K_D);
-            int32_t S = hsum_i32(sumi[k]), M = hsum_i32(_mm256_madd_epi16(load32(bxk + Q8K_BSUMS), mins));
-            acc[k] = fmaf(dy * d, (float)S, acc[k]);
-            acc[k] = fmaf(-(dy * dmin), (float)M, acc[k]);
+            ph[k].S[p] = sumi[k];
+            ph[k].M[p] = _mm256_madd_epi16(load32(bxk + Q8K_BSUMS), mins);
+            ph[k].c[p] = dy * d;
+            ph[k].e[p] = dy * dmin;
+            if (p == 7 || i == nb - 1) acc[k] = k_phases_fold(&ph[k], p + 1, acc[k], true);
         }
     }
     UNROLL_ROWS
-    for (int k = 0; k < NX; k++) s[k] = acc[k];
+    for (int k = 0; k < NX; k++) s[k] = hsum_ps(acc[k]);
 }
 
 void AVX2_FN lair_vec_dot_q4_K_avx2(int64_t n, float *s, const void *w, const void *x) { q4_K_rows(n / QK_K, s, w, x, 0, 1); }
@@ -811,19 +841,18 @@ void AVX2_FN lair_vec_dot_q4_K_rows_avx2(int64_t n, float *s, const void *w, con
  * Levels u - 32 with u in 0..63 (pairs <= 2 * 63 * 128 = 16128; madd with
  * |scale| <= 128).  The scale pair of a group comes from one in-lane
  * shuffle of sc_h, which holds scales 8h..8h+7 in its low lane and
- * 8h+1..8h+8 in its high lane as int16.  Float order, shared with
- * lair_gemm_q6_K_avx2: per super-block the exact integer S = sum over
- * sub-blocks j of sc_j * sum (u - 32) * y, then A = fma(dy * d, S, A),
- * super-blocks in order from A = +0. */
+ * 8h+1..8h+8 in its high lane as int16.  Float order: see k_phases. */
 static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows(int64_t nb, float *s, const uint8_t *pw, const uint8_t *px,
                                                                     uint64_t xs, const int NX) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
     const __m128i lanes0 = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 5, 6, 7, 8);
     const __m128i lanes1 = _mm_setr_epi8(8, 9, 10, 11, 12, 13, 14, 15, 9, 10, 11, 12, 13, 14, 15, 15);
-    float acc[LAIR_VEC_DOT_MAX_ROWS];
+    __m256 acc[LAIR_VEC_DOT_MAX_ROWS];
+    k_phases ph[LAIR_VEC_DOT_MAX_ROWS];
     UNROLL_ROWS
-    for (int k = 0; k < NX; k++) acc[k] = 0.0f;
+    for (int k = 0; k < NX; k++) acc[k] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
+        const int ph_i = (int)(i & 7);
         const uint8_t *bw = pw + i * sizeof(block_q6_K), *bx = px + i * sizeof(block_q8_K);
         if (NX == 1)
             for (int l = 0; l < 4; l++) _mm_prefetch((const char *)bw + 2048 + 64 * l, _MM_HINT_T0);
@@ -864,12 +893,13 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows(int64_t nb, 
             const uint8_t *bxk = bx + k * xs;
             /* offset: sums -= 32 * sum_sub scale * bsum */
             __m256i off = _mm256_madd_epi16(load32(bxk + Q8K_BSUMS), sc16);
-            int32_t S = hsum_i32(_mm256_sub_epi32(sumi[k], _mm256_slli_epi32(off, 5)));
-            acc[k] = fmaf(f32_at(bxk + Q8K_D) * d, (float)S, acc[k]);
+            ph[k].S[ph_i] = _mm256_sub_epi32(sumi[k], _mm256_slli_epi32(off, 5));
+            ph[k].c[ph_i] = f32_at(bxk + Q8K_D) * d;
+            if (ph_i == 7 || i == nb - 1) acc[k] = k_phases_fold(&ph[k], ph_i + 1, acc[k], false);
         }
     }
     UNROLL_ROWS
-    for (int k = 0; k < NX; k++) s[k] = acc[k];
+    for (int k = 0; k < NX; k++) s[k] = hsum_ps(acc[k]);
 }
 
 void AVX2_FN lair_vec_dot_q6_K_avx2(int64_t n, float *s, const void *w, const void *x) { q6_K_rows(n / QK_K, s, w, x, 0, 1); }
