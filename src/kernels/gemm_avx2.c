@@ -63,8 +63,58 @@ static inline AVX2_FN void transpose8_epi32(__m256i r[8]) {
     }
 }
 
+/* ---- the driver shared by every format ---------------------------------------
+ * A format supplies its tile and token-group layouts (bytes per block of
+ * its own size), their packing functions, and its tile x group kernel for
+ * T = 1..8 tokens.  Token groups are packed once per call, each tile once
+ * and applied to every group. */
+typedef void (*tile_pack_fn)(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile);
+typedef void (*group_pack_fn)(int64_t nb, const uint8_t *x, uint64_t xs, int nt, void *group);
+typedef void (*tile_group_fn)(int64_t nb, const void *tile, const void *group, float out[][8]);
+
+typedef struct gemm_format {
+    int64_t block; /* elements per block */
+    size_t tile_bytes, group_bytes;
+    tile_pack_fn pack_tile;
+    group_pack_fn pack_group;
+    tile_group_fn tokens[8]; /* [T - 1] */
+} gemm_format;
+
+static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const uint8_t *w,
+                     uint64_t ws, const uint8_t *x, uint64_t xs, void *scratch) {
+    const int64_t nb = n / f->block;
+    const int ng = (nt + 7) / 8;
+    uint8_t *tile = scratch, *groups = tile + (size_t)nb * f->tile_bytes; /* groups: [ng][nb] */
+    for (int gi = 0; gi < ng; gi++)
+        f->pack_group(nb, x + (uint64_t)gi * 8 * xs, xs, nt - 8 * gi < 8 ? nt - 8 * gi : 8, groups + (size_t)gi * (size_t)nb * f->group_bytes);
+    for (int64_t r = 0; r < nr; r += 8) {
+        const int nrow = nr - r < 8 ? (int)(nr - r) : 8;
+        f->pack_tile(nb, w + (uint64_t)r * ws, ws, nrow, tile);
+        for (int gi = 0; gi < ng; gi++) {
+            const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
+            float out[8][8];
+            f->tokens[T - 1](nb, tile, groups + (size_t)gi * (size_t)nb * f->group_bytes, out);
+            for (int k = 0; k < T; k++)
+                for (int i = 0; i < nrow; i++) y[(int64_t)(8 * gi + k) * ldy + r + i] = out[k][i];
+        }
+    }
+}
+
+/* The 8 instances of a format's always-inline kernel KERNEL(nb, tile, group, out, T). */
+#define TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, T)                                         \
+    static AVX2_FN void KERNEL##_##T(int64_t nb, const void *t, const void *g, float o[][8]) { \
+        KERNEL(nb, (const TILE *)t, (const GROUP *)g, o, T);                               \
+    }
+#define TILE_GROUP_INSTANCES(KERNEL, TILE, GROUP)                                                                  \
+    TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 1) TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 2)                          \
+    TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 3) TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 4)                          \
+    TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 5) TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 6)                          \
+    TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 7) TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 8)
+#define TILE_GROUP_TABLE(KERNEL) {KERNEL##_1, KERNEL##_2, KERNEL##_3, KERNEL##_4, KERNEL##_5, KERNEL##_6, KERNEL##_7, KERNEL##_8}
+
 /* Repacks rows 0..nrow-1 (nrow <= 8) of nb blocks; missing rows are zeros. */
-static AVX2_FN void q4_0_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, q4_0_tile_block *tb) {
+static AVX2_FN void q4_0_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
+    q4_0_tile_block *tb = tile;
     for (int64_t b = 0; b < nb; b++) {
         __m256i r[8];
         for (int i = 0; i < 8; i++) {
@@ -95,7 +145,8 @@ typedef struct q8_0_group_block {
 _Static_assert(sizeof(q8_0_group_block) <= LAIR_GEMM_GROUP_BLOCK_BYTES, "token group block size");
 
 /* Gathers tokens 0..nt-1 (nt <= 8) of nb blocks into a group. */
-static AVX2_FN void q8_0_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, int nt, q8_0_group_block *g) {
+static AVX2_FN void q8_0_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, int nt, void *group) {
+    q8_0_group_block *g = group;
     float dx[8];
     int32_t s8[8];
     for (int64_t b = 0; b < nb; b++) memset(&g[b], 0, sizeof g[b]);
@@ -162,36 +213,12 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_group(int64_
         _mm256_storeu_ps(out[t], _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][2]), _mm256_add_ps(acc[t][1], acc[t][3])));
 }
 
+TILE_GROUP_INSTANCES(q4_0_tile_group, q4_0_tile_block, q8_0_group_block)
+static const gemm_format q4_0_format = {QK4_0, sizeof(q4_0_tile_block), sizeof(q8_0_group_block), q4_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group)};
+
 void AVX2_FN lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
-    const int64_t nb = n / QK4_0;
-    const int ng = (nt + 7) / 8;
-    const uint8_t *pw = w, *px = x;
-    q4_0_tile_block *tb = scratch;
-    q8_0_group_block *groups = (q8_0_group_block *)(void *)(tb + nb); /* [ng][nb] */
-    for (int gi = 0; gi < ng; gi++)
-        q8_0_group_pack(nb, px + (uint64_t)gi * 8 * xs, xs, nt - 8 * gi < 8 ? nt - 8 * gi : 8, groups + (int64_t)gi * nb);
-    for (int64_t r = 0; r < nr; r += 8) {
-        const int nrow = nr - r < 8 ? (int)(nr - r) : 8;
-        q4_0_tile_pack(nb, pw + (uint64_t)r * ws, ws, nrow, tb);
-        for (int gi = 0; gi < ng; gi++) {
-            const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
-            const q8_0_group_block *g = groups + (int64_t)gi * nb;
-            float out[8][8];
-            switch (T) {
-            case 1: q4_0_tile_group(nb, tb, g, out, 1); break;
-            case 2: q4_0_tile_group(nb, tb, g, out, 2); break;
-            case 3: q4_0_tile_group(nb, tb, g, out, 3); break;
-            case 4: q4_0_tile_group(nb, tb, g, out, 4); break;
-            case 5: q4_0_tile_group(nb, tb, g, out, 5); break;
-            case 6: q4_0_tile_group(nb, tb, g, out, 6); break;
-            case 7: q4_0_tile_group(nb, tb, g, out, 7); break;
-            default: q4_0_tile_group(nb, tb, g, out, 8); break;
-            }
-            for (int k = 0; k < T; k++)
-                for (int i = 0; i < nrow; i++) y[(int64_t)(8 * gi + k) * ldy + r + i] = out[k][i];
-        }
-    }
+    gemm_run(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
 }
 
 /* ---- Q4_K against Q8_K -----------------------------------------------------
@@ -230,7 +257,8 @@ _Static_assert(sizeof(q4_K_tile_block) <= 8 * LAIR_GEMM_TILE_BLOCK_BYTES && size
                "Q4_K tile block fits the scratch");
 _Static_assert(sizeof(q8_K_group_block) <= 8 * LAIR_GEMM_GROUP_BLOCK_BYTES, "Q8_K group block fits the scratch");
 
-static AVX2_FN void q4_K_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, q4_K_tile_block *tb) {
+static AVX2_FN void q4_K_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
+    q4_K_tile_block *tb = tile;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
         q4_K_tile_block *t = &tb[b];
@@ -269,7 +297,8 @@ static AVX2_FN void q4_K_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, in
     }
 }
 
-static AVX2_FN void q8_K_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, int nt, q8_K_group_block *g) {
+static AVX2_FN void q8_K_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, int nt, void *group) {
+    q8_K_group_block *g = group;
     for (int64_t b = 0; b < nb; b++) memset(&g[b], 0, sizeof g[b]);
     for (int t = 0; t < nt; t++)
         for (int64_t b = 0; b < nb; b++) {
@@ -327,36 +356,12 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_group(int64_
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) _mm256_storeu_ps(out[t], k_phases_sum(acc[t]));
 }
 
+TILE_GROUP_INSTANCES(q4_K_tile_group, q4_K_tile_block, q8_K_group_block)
+static const gemm_format q4_K_format = {QK_K, sizeof(q4_K_tile_block), sizeof(q8_K_group_block), q4_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q4_K_tile_group)};
+
 void AVX2_FN lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
-    const int64_t nb = n / QK_K;
-    const int ng = (nt + 7) / 8;
-    const uint8_t *pw = w, *px = x;
-    q4_K_tile_block *tb = scratch;
-    q8_K_group_block *groups = (q8_K_group_block *)(void *)(tb + nb); /* [ng][nb] */
-    for (int gi = 0; gi < ng; gi++)
-        q8_K_group_pack(nb, px + (uint64_t)gi * 8 * xs, xs, nt - 8 * gi < 8 ? nt - 8 * gi : 8, groups + (int64_t)gi * nb);
-    for (int64_t r = 0; r < nr; r += 8) {
-        const int nrow = nr - r < 8 ? (int)(nr - r) : 8;
-        q4_K_tile_pack(nb, pw + (uint64_t)r * ws, ws, nrow, tb);
-        for (int gi = 0; gi < ng; gi++) {
-            const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
-            const q8_K_group_block *g = groups + (int64_t)gi * nb;
-            float out[8][8];
-            switch (T) {
-            case 1: q4_K_tile_group(nb, tb, g, out, 1); break;
-            case 2: q4_K_tile_group(nb, tb, g, out, 2); break;
-            case 3: q4_K_tile_group(nb, tb, g, out, 3); break;
-            case 4: q4_K_tile_group(nb, tb, g, out, 4); break;
-            case 5: q4_K_tile_group(nb, tb, g, out, 5); break;
-            case 6: q4_K_tile_group(nb, tb, g, out, 6); break;
-            case 7: q4_K_tile_group(nb, tb, g, out, 7); break;
-            default: q4_K_tile_group(nb, tb, g, out, 8); break;
-            }
-            for (int k = 0; k < T; k++)
-                for (int i = 0; i < nrow; i++) y[(int64_t)(8 * gi + k) * ldy + r + i] = out[k][i];
-        }
-    }
+    gemm_run(&q4_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
 }
 
 /* ---- Q6_K against Q8_K -----------------------------------------------------
@@ -377,7 +382,8 @@ typedef struct q6_K_tile_block {
 _Static_assert(sizeof(q6_K_tile_block) <= 8 * LAIR_GEMM_TILE_BLOCK_BYTES && sizeof(q6_K_tile_block) % 32 == 0,
                "Q6_K tile block fits the scratch");
 
-static AVX2_FN void q6_K_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, q6_K_tile_block *tb) {
+static AVX2_FN void q6_K_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
+    q6_K_tile_block *tb = tile;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
         q6_K_tile_block *t = &tb[b];
@@ -465,36 +471,12 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) _mm256_storeu_ps(out[t], k_phases_sum(acc[t]));
 }
 
+TILE_GROUP_INSTANCES(q6_K_tile_group, q6_K_tile_block, q8_K_group_block)
+static const gemm_format q6_K_format = {QK_K, sizeof(q6_K_tile_block), sizeof(q8_K_group_block), q6_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q6_K_tile_group)};
+
 void AVX2_FN lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
-    const int64_t nb = n / QK_K;
-    const int ng = (nt + 7) / 8;
-    const uint8_t *pw = w, *px = x;
-    q6_K_tile_block *tb = scratch;
-    q8_K_group_block *groups = (q8_K_group_block *)(void *)(tb + nb); /* [ng][nb] */
-    for (int gi = 0; gi < ng; gi++)
-        q8_K_group_pack(nb, px + (uint64_t)gi * 8 * xs, xs, nt - 8 * gi < 8 ? nt - 8 * gi : 8, groups + (int64_t)gi * nb);
-    for (int64_t r = 0; r < nr; r += 8) {
-        const int nrow = nr - r < 8 ? (int)(nr - r) : 8;
-        q6_K_tile_pack(nb, pw + (uint64_t)r * ws, ws, nrow, tb);
-        for (int gi = 0; gi < ng; gi++) {
-            const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
-            const q8_K_group_block *g = groups + (int64_t)gi * nb;
-            float out[8][8];
-            switch (T) {
-            case 1: q6_K_tile_group(nb, tb, g, out, 1); break;
-            case 2: q6_K_tile_group(nb, tb, g, out, 2); break;
-            case 3: q6_K_tile_group(nb, tb, g, out, 3); break;
-            case 4: q6_K_tile_group(nb, tb, g, out, 4); break;
-            case 5: q6_K_tile_group(nb, tb, g, out, 5); break;
-            case 6: q6_K_tile_group(nb, tb, g, out, 6); break;
-            case 7: q6_K_tile_group(nb, tb, g, out, 7); break;
-            default: q6_K_tile_group(nb, tb, g, out, 8); break;
-            }
-            for (int k = 0; k < T; k++)
-                for (int i = 0; i < nrow; i++) y[(int64_t)(8 * gi + k) * ldy + r + i] = out[k][i];
-        }
-    }
+    gemm_run(&q6_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
 }
 
 #endif /* __x86_64__ */
