@@ -325,8 +325,8 @@ static void ffn_dense(lair_context *c, const lair_layer *l, int n) {
 }
 
 /* Mixture of experts: each entry goes through its top-k experts by router
- * probability; their outputs are summed with the renormalised probabilities. */
-/* Mixture of experts.  The router runs for every token at once; then,
+ * probability; their outputs are summed with the renormalised probabilities.
+ * The router runs for every token at once; then,
  * expert by expert in ascending order, the tokens routed to an expert go
  * through it as one batch, so each expert's weights are read once per
  * batch rather than once per token.  A token's output sums its experts'
