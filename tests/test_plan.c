@@ -45,7 +45,7 @@ TEST(seed_kv_table) {
             CHECKF(strcmp(got, seed_kv[i].v[j]) == 0, "ctx %d col %d: %s, seed %s", seed_kv[i].ctx, j, got, seed_kv[i].v[j]);
         }
     /* lair's own q8_0 / q4_0 layout costs 34/32 and 18/32 of a byte per element */
-    lair_plan_shape s = {0, 4096, 32, 32, 8, 128, 0, 128};
+    lair_plan_shape s = {0, 4096, 32, 32, 8, 128, 0, 128, 0};
     uint64_t b = 0;
     CHECK(lair_plan_kv_bytes(&s, 8192, 1, LAIR_TYPE_F16, &b) && b == (1ull << 30));
     CHECK(lair_plan_kv_bytes(&s, 8192, 1, LAIR_TYPE_Q8_0, &b) && b == (1ull << 29) / 32 * 34);
@@ -102,34 +102,38 @@ TEST(preset_weights_equal_gen_files) {
     CHECK(n_checked == 36);
 }
 
-/* KV and buffer bytes equal lair_context_memory on a real (golden) model. */
+/* KV and buffer bytes equal lair_context_memory on real (golden) models,
+ * dense and mixture of experts. */
 TEST(kv_and_buffers_equal_the_engine) {
-    const char *path = check_testdata("golden/tiny-llama-F16.gguf");
-    if (!path) return;
-    lair_model *m = NULL;
-    lair_err err = {0};
-    REQUIRE(lair_model_load(path, &m, &err) == LAIR_OK);
-    const lair_hparams *hp = &m->hp;
-    lair_plan_shape s = {hp->n_vocab, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_ff, hp->n_rot};
-    static const lair_type kv[] = {LAIR_TYPE_F32, LAIR_TYPE_F16, LAIR_TYPE_Q8_0, LAIR_TYPE_Q4_0};
-    static const int ctx[] = {1, 100, 4096};
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 3; j++) {
-            lair_context_params p = lair_context_default_params();
-            p.n_ctx = ctx[j]; p.kv_type = kv[i]; p.n_threads = 3; p.n_batch = 64;
-            lair_context_bytes b;
-            uint64_t pk = 0;
-            if (lair_context_memory(m, &p, &b) != LAIR_OK) continue; /* head size not divisible by the block */
-            CHECK(lair_plan_kv_bytes(&s, ctx[j], 1, kv[i], &pk) && pk == b.kv);
-            CHECKF(lair_plan_buffers(&s, ctx[j], 64, 3) == b.buffers, "buffers %llu vs engine %llu",
-                   (unsigned long long)lair_plan_buffers(&s, ctx[j], 64, 3), (unsigned long long)b.buffers);
-            CHECK(file_tensor_bytes(path) == b.weights);
-        }
-    lair_model_free(m);
+    static const char *const files[] = {"golden/tiny-llama-F16.gguf", "golden/tiny-moe-F16.gguf"};
+    for (int fi = 0; fi < 2; fi++) {
+        const char *path = check_testdata(files[fi]);
+        if (!path) return;
+        lair_model *m = NULL;
+        lair_err err = {0};
+        REQUIRE(lair_model_load(path, &m, &err) == LAIR_OK);
+        const lair_hparams *hp = &m->hp;
+        lair_plan_shape s = {hp->n_vocab, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_ff, hp->n_rot, hp->n_expert};
+        static const lair_type kv[] = {LAIR_TYPE_F32, LAIR_TYPE_F16, LAIR_TYPE_Q8_0, LAIR_TYPE_Q4_0};
+        static const int ctx[] = {1, 100, 4096};
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 3; j++) {
+                lair_context_params p = lair_context_default_params();
+                p.n_ctx = ctx[j]; p.kv_type = kv[i]; p.n_threads = 3; p.n_batch = 64;
+                lair_context_bytes b;
+                uint64_t pk = 0;
+                if (lair_context_memory(m, &p, &b) != LAIR_OK) continue; /* head size not divisible by the block */
+                CHECK(lair_plan_kv_bytes(&s, ctx[j], 1, kv[i], &pk) && pk == b.kv);
+                CHECKF(lair_plan_buffers(&s, ctx[j], 64, 3) == b.buffers, "%s: buffers %llu vs engine %llu", files[fi],
+                       (unsigned long long)lair_plan_buffers(&s, ctx[j], 64, 3), (unsigned long long)b.buffers);
+                CHECK(file_tensor_bytes(path) == b.weights);
+            }
+        lair_model_free(m);
+    }
 }
 
 TEST(fit_context_kv_choice_and_bounds) {
-    lair_plan_input in = {{128256, 4096, 32, 32, 8, 128, 14336, 128}, 4000000000ull, 8000000000ull, 8192, 1, LAIR_TYPE_F16, 512, 4};
+    lair_plan_input in = {{128256, 4096, 32, 32, 8, 128, 14336, 128, 0}, 4000000000ull, 8000000000ull, 8192, 1, LAIR_TYPE_F16, 512, 4};
     lair_plan_machine m = {"m", 8.0, 100.0, 20.0, 100, 100000, "cpu"};
     lair_plan_result r;
     lair_err err = {0};

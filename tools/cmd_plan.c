@@ -127,6 +127,7 @@ static int model_from_file(const char *path, lair_plan_input *in, char *desc, si
     if (ok && !meta_i64(f, arch, "attention.head_count_kv", &s->n_head_kv)) s->n_head_kv = s->n_head;
     if (ok && s->n_head > 0 && !meta_i64(f, arch, "attention.key_length", &s->head_dim)) s->head_dim = s->n_embd / s->n_head;
     if (ok && !meta_i64(f, arch, "rope.dimension_count", &s->n_rot)) s->n_rot = s->head_dim;
+    if (ok && !meta_i64(f, arch, "expert_count", &s->n_expert)) s->n_expert = 0;
     if (ok && !meta_i64(f, arch, "vocab_size", &s->n_vocab)) {
         const gguf_kv *t = gguf_find_kv(f, "tokenizer.ggml.tokens");
         s->n_vocab = t ? (int64_t)t->arr_n : 0;
@@ -165,7 +166,7 @@ static int model_from_args(const char *file, lair_plan_input *in, char *desc, si
         /* no shape: assume a Llama-3-8B-like attention scaled by layers (KV uses 32x8x128 per 8B) */
         in->n_params = (uint64_t)(opt_params_b * 1e9);
         in->weight_bytes = (uint64_t)(opt_params_b * 1e9 * opt_bpw / 8.0);
-        lair_plan_shape s = {128256, 4096, 32, 32, 8, 128, 14336, 128};
+        lair_plan_shape s = {128256, 4096, 32, 32, 8, 128, 14336, 128, 0};
         in->shape = s;
         snprintf(desc, dn, "%gB params at %g bpw (KV shape of Llama-3-8B)", opt_params_b, opt_bpw);
         return 0;

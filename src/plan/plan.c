@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "kernels/kernels.h"
 #include "tensor/format.h"
 
 double lair_plan_seed_weights_gib(double n_params, double bits) {
@@ -17,7 +18,7 @@ double lair_plan_seed_kv_gib(int64_t n_layer, int64_t n_head_kv, int64_t head_di
 }
 
 lair_plan_shape lair_plan_shape_of_preset(const lair_preset *p) {
-    lair_plan_shape s = {p->n_vocab, p->n_embd, p->n_layer, p->n_head, p->n_head_kv, p->head_dim, p->n_ff, p->head_dim};
+    lair_plan_shape s = {p->n_vocab, p->n_embd, p->n_layer, p->n_head, p->n_head_kv, p->head_dim, p->n_ff, p->head_dim, p->n_expert};
     return s;
 }
 
@@ -108,9 +109,14 @@ uint64_t lair_plan_buffers(const lair_plan_shape *s, int64_t n_ctx, int64_t n_ba
     uint64_t widest = n_q + 2 * n_kv;
     if (ffn_w > widest) widest = ffn_w;
     if ((uint64_t)s->n_vocab > widest) widest = (uint64_t)s->n_vocab;
+    int64_t k = s->n_embd; /* the widest input of a matrix product: the gemm scratch */
+    if ((int64_t)n_q > k) k = (int64_t)n_q;
+    if (s->n_ff > k) k = s->n_ff;
+    uint64_t gemm = (LAIR_GEMM_SCRATCH_BYTES(k) + 63) & ~(uint64_t)63;
     return C * (4 + 8) + 4 * B * ((uint64_t)s->n_embd * 4 + n_q + 2 * n_kv + n_q + ffn_w + (uint64_t)s->n_rot) +
            4 * B * (uint64_t)s->n_vocab + 4 * T * (C + (uint64_t)s->head_dim) + T * ((uint64_t)s->head_dim * 4 + 64) +
-           B * (widest * 4 + 64 + 8);
+           B * (widest * 4 + 64 + 8) + T * gemm + 64 +
+           (s->n_expert > 0 ? B * (4 * (uint64_t)(s->n_embd + s->n_expert) + 4) : 0);
 }
 
 static uint64_t total_at(const lair_plan_input *in, int64_t n_ctx, lair_type kv_type, uint64_t *kv, uint64_t *buf) {

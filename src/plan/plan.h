@@ -16,6 +16,7 @@
 /* The shape figures the formulas need (from a preset or a GGUF's metadata). */
 typedef struct lair_plan_shape {
     int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot;
+    int64_t n_expert; /* 0: dense */
 } lair_plan_shape;
 
 /* The seed's weight table: params x bits / 8 bytes, +10% overhead, in GiB. */
