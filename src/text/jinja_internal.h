@@ -251,6 +251,16 @@ bool jv_eq(jv a, jv b);
 int jv_cmp(jrender *R, jv a, jv b, int *cmp);
 uint64_t jv_hash(jv v);
 const char *jv_type_name(jv v); /* Python type name: "str", "dict", "NoneType", ... */
+/* An int (or bool) argument as Python's index protocol takes it; anything
+ * else fails with "<what>: '<type>' object cannot be interpreted as an integer". */
+static inline int jv_need_int(jrender *R, jv v, int64_t *out, const char *what) {
+    *out = 0; /* set on every path: callers stop at an error, but compilers cannot see that */
+    if (v.k == JV_INT) *out = v.u.i;
+    else if (v.k == JV_BOOL) *out = v.u.b;
+    else if (v.k == JV_UNDEF) return jv_undef_fail(R, v);
+    else return jr_fail(R, LAIR_ERR_ARG, "%s: '%s' object cannot be interpreted as an integer", what, jv_type_name(v));
+    return 0;
+}
 int64_t jv_len_items(jv v);     /* len() for containers/strings; -1 when it has none */
 
 int jb_put(jrender *R, jbuf *b, const char *s, size_t n);
