@@ -15,31 +15,16 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import uuid
+
+from casekit import Cases
 
 LAIR, MODEL, TMP = sys.argv[1], sys.argv[2], sys.argv[3]
 ROUTES_C = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "server", "routes.c")
-failures = 0
 servers = []  # every server started, for the final log check
 
-
-def case(name):
-    """Decorator-free runner: case(name)(fn) runs fn and prints the verdict."""
-    def run(fn):
-        global failures
-        try:
-            fn()
-            print("ok " + name, flush=True)
-        except AssertionError as e:
-            failures += 1
-            print("not ok %s: %s" % (name, str(e)[:400] or "assertion failed"), flush=True)
-        except Exception as e:  # noqa: BLE001 - a crash in a case is that case's failure
-            failures += 1
-            tb = traceback.format_exc().strip().splitlines()
-            print("not ok %s: %s: %s (%s)" % (name, type(e).__name__, str(e)[:300], tb[-3][:200] if len(tb) > 2 else ""),
-                  flush=True)
-    return run
+cases = Cases(400)
+case = cases.case
 
 
 class Server:
@@ -902,4 +887,4 @@ def _():
         assert rc == 0, "%s exited with %r: %s" % (" ".join(srv.args[1:]), rc, log[-300:])
 
 
-sys.exit(1 if failures else 0)
+sys.exit(1 if cases.failures else 0)

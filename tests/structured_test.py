@@ -16,10 +16,11 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import http.client
 
 import jsonschema
+
+from casekit import Cases
 
 LAIR, TD, TMP = sys.argv[1], sys.argv[2], sys.argv[3]
 # Under sanitizers (make asan) everything runs several times slower: fewer
@@ -29,24 +30,9 @@ N_SCHEMA_REQUESTS = 40 if QUICK else 200
 CALLS_PER_FAMILY = 3 if QUICK else 19
 GOLDEN = os.path.join(TD, "golden")
 TEMPLATES = os.path.join(TD, "templates")
-failures = 0
 
-
-def case(name):
-    def run(fn):
-        global failures
-        try:
-            fn()
-            print("ok " + name, flush=True)
-        except AssertionError as e:
-            failures += 1
-            print("not ok %s: %s" % (name, str(e)[:600] or "assertion failed"), flush=True)
-        except Exception as e:  # noqa: BLE001 - a crash in a case is that case's failure
-            failures += 1
-            tb = traceback.format_exc().strip().splitlines()
-            print("not ok %s: %s: %s (%s)" % (name, type(e).__name__, str(e)[:300], tb[-3][:200] if len(tb) > 2 else ""),
-                  flush=True)
-    return run
+cases = Cases(600)
+case = cases.case
 
 
 class Server:
@@ -383,4 +369,4 @@ def _():
         srv.stop()
 
 
-sys.exit(1 if failures else 0)
+sys.exit(1 if cases.failures else 0)
