@@ -144,9 +144,15 @@ bool gvocab_build_trie(lair_grammar_vocab *gv, int32_t *order, int32_t n_order) 
     return true;
 }
 
-lair_status lair_grammar_vocab_create(const lair_vocab *v, lair_grammar_vocab **out, lair_err *err) {
+/* Where the token texts come from: a model's vocabulary, or arrays (tests). */
+typedef struct piece_source {
+    size_t (*piece)(const void *ctx, int32_t t, char *buf, size_t cap); /* bytes of the text; written when <= cap */
+    bool (*is_eog)(const void *ctx, int32_t t);
+    const void *ctx;
+} piece_source;
+
+static lair_status gvocab_build(const piece_source *src, int32_t n, lair_grammar_vocab **out, lair_err *err) {
     *out = NULL;
-    int32_t n = lair_vocab_n_tokens(v);
     if (n <= 0) return lair_err_set(err, LAIR_ERR_ARG, "grammar: the vocabulary has no tokens");
     lair_grammar_vocab *gv = lair_calloc(1, sizeof *gv);
     if (!gv) return lair_err_set(err, LAIR_ERR_NOMEM, "grammar: out of memory");
@@ -162,14 +168,14 @@ lair_status lair_grammar_vocab_create(const lair_vocab *v, lair_grammar_vocab **
     int32_t n_order = 0;
     for (int32_t t = 0; t < n; t++) {
         gv->off[t] = used;
-        if (lair_vocab_is_eog(v, t)) { /* allowed by completeness, never by bytes */
+        if (src->is_eog(src->ctx, t)) { /* allowed by completeness, never by bytes */
             gv->is_eog[t] = 1;
             gv->eog[gv->n_eog++] = t;
             continue;
         }
         size_t len;
         for (;;) {
-            len = lair_token_piece(v, t, false, gv->blob + used, (size_t)(cap - used));
+            len = src->piece(src->ctx, t, gv->blob + used, (size_t)(cap - used));
             if ((int64_t)len <= cap - used) break;
             cap = (cap + (int64_t)len) * 2;
             char *nb = lair_realloc(gv->blob, (size_t)cap);
@@ -196,47 +202,30 @@ oom:
     return lair_err_set(err, LAIR_ERR_NOMEM, "grammar: out of memory building the token trie");
 }
 
+static size_t vocab_piece(const void *ctx, int32_t t, char *buf, size_t cap) { return lair_token_piece(ctx, t, false, buf, cap); }
+static bool vocab_is_eog(const void *ctx, int32_t t) { return lair_vocab_is_eog(ctx, t); }
+
+lair_status lair_grammar_vocab_create(const lair_vocab *v, lair_grammar_vocab **out, lair_err *err) {
+    const piece_source src = {vocab_piece, vocab_is_eog, v};
+    return gvocab_build(&src, lair_vocab_n_tokens(v), out, err);
+}
+
+typedef struct piece_arrays {
+    const char *const *pieces;
+    const size_t *lens;
+    const bool *eog;
+} piece_arrays;
+
+static size_t array_piece(const void *ctx, int32_t t, char *buf, size_t cap) {
+    const piece_arrays *a = ctx;
+    if (a->lens[t] <= cap) memcpy(buf, a->pieces[t], a->lens[t]);
+    return a->lens[t];
+}
+static bool array_is_eog(const void *ctx, int32_t t) { return ((const piece_arrays *)ctx)->eog[t]; }
+
 lair_status gvocab_from_pieces(const char *const *pieces, const size_t *lens, const bool *eog, int32_t n,
                                lair_grammar_vocab **out, lair_err *err) {
-    *out = NULL;
-    if (n <= 0) return lair_err_set(err, LAIR_ERR_ARG, "grammar: the vocabulary has no tokens");
-    lair_grammar_vocab *gv = lair_calloc(1, sizeof *gv);
-    if (!gv) return lair_err_set(err, LAIR_ERR_NOMEM, "grammar: out of memory");
-    gv->n_vocab = n;
-    int64_t total = 0;
-    for (int32_t t = 0; t < n; t++) total += eog[t] ? 0 : (int64_t)lens[t];
-    gv->off = lair_malloc(((size_t)n + 1) * sizeof *gv->off);
-    gv->blob = lair_malloc((size_t)total + 1);
-    gv->is_eog = lair_calloc((size_t)n, 1);
-    gv->eog = lair_malloc((size_t)n * sizeof *gv->eog);
-    int32_t *order = lair_malloc((size_t)n * sizeof *order), n_order = 0;
-    if (!gv->off || !gv->blob || !gv->is_eog || !gv->eog || !order) goto oom;
-    int64_t used = 0;
-    for (int32_t t = 0; t < n; t++) {
-        gv->off[t] = used;
-        if (eog[t]) {
-            gv->is_eog[t] = 1;
-            gv->eog[gv->n_eog++] = t;
-            continue;
-        }
-        if (lens[t] == 0) continue;
-        if (lens[t] > 65535) {
-            lair_free(order);
-            lair_grammar_vocab_free(gv);
-            return lair_err_set(err, LAIR_ERR_LIMIT, "grammar: token %d has a piece of %zu bytes (limit 65535)", (int)t,
-                                lens[t]);
-        }
-        memcpy(gv->blob + used, pieces[t], lens[t]);
-        if (gvocab_utf8_possible((const uint8_t *)gv->blob + used, (int64_t)lens[t])) order[n_order++] = t;
-        used += (int64_t)lens[t];
-    }
-    gv->off[n] = used;
-    if (!gvocab_build_trie(gv, order, n_order) || !gvocab_build_plain(gv)) goto oom;
-    lair_free(order);
-    *out = gv;
-    return LAIR_OK;
-oom:
-    lair_free(order);
-    lair_grammar_vocab_free(gv);
-    return lair_err_set(err, LAIR_ERR_NOMEM, "grammar: out of memory building the token trie");
+    const piece_arrays a = {pieces, lens, eog};
+    const piece_source src = {array_piece, array_is_eog, &a};
+    return gvocab_build(&src, n, out, err);
 }
