@@ -5,16 +5,20 @@
 . tests/clilib.sh
 
 "$LAIR" gen -o "$T/m.gguf" >/dev/null 2>&1 || fail bench_serve_gen "lair gen failed"
-"$LAIR" serve -m "$T/m.gguf" --port 0 -t 1 >"$T/serve.out" 2>"$T/serve.err" &
-SPID=$!
-PORT=
-i=0
-while [ $i -lt 100 ] && [ -z "$PORT" ]; do
-  PORT=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9][0-9]*\).*/\1/p' "$T/serve.out" | head -n 1)
-  [ -n "$PORT" ] || sleep 0.1
-  i=$((i + 1))
-done
+start_server() { # NAME [lair serve options]: sets SPID and PORT (empty when it did not start)
+  name=$1; shift
+  "$LAIR" serve -m "$T/m.gguf" --port 0 -t 1 "$@" >"$T/$name.out" 2>"$T/$name.err" &
+  SPID=$!
+  PORT=
+  i=0
+  while [ $i -lt 100 ] && [ -z "$PORT" ]; do
+    PORT=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9][0-9]*\).*/\1/p' "$T/$name.out" | head -n 1)
+    [ -n "$PORT" ] || sleep 0.1
+    i=$((i + 1))
+  done
+}
 stop_server() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
+start_server serve
 
 if [ -z "$PORT" ]; then
   fail bench_serve_start "lair serve did not start: $(head -c 300 "$T/serve.err")"
@@ -82,6 +86,30 @@ if run_bench "$T/b" && "$LAIR" bench report "$T/a/results.json" "$T/b/results.js
   fi
 else
   fail bench_report_merge "second run or report failed: $(tail -c 300 "$T/bench.err" "$T/rep.err" 2>/dev/null)"
+fi
+stop_server
+
+# a server that wants a key: with --api-key every plain request succeeds
+# and the server's version is read; without it every request is a 401
+start_server keyed --api-key sekrit
+if [ -n "$PORT" ]; then
+  KEP=http://127.0.0.1:$PORT
+  "$LAIR" bench serve --endpoint "$KEP" --model m --api-key sekrit --concurrency 1 --runs 1 --max-tokens 16 --warmup 0 \
+    --set P1 --out "$T/k" 2>"$T/k.err"
+  "$LAIR" bench serve --endpoint "$KEP" --model m --concurrency 1 --runs 1 --max-tokens 16 --warmup 0 \
+    --set P1 --out "$T/n" 2>"$T/n.err"
+  if python3 - "$T/k/results.json" "$T/n/results.json" <<'PY'
+import json, sys
+k, n = (json.load(open(p)) for p in sys.argv[1:3])
+plain = {q["mode"]: q for q in k["levels"][0]["quality"]}["plain"]
+assert plain["requests"] == 4 and plain["errors"] == 0, plain
+assert k["server"]["runtime"] == "lair" and k["server"]["version"], k["server"]
+for q in n["levels"][0]["quality"]:
+    assert q["errors"] == q["requests"] and "401" in q["first_error"], q
+PY
+  then ok bench_serve_api_key; else fail bench_serve_api_key "see above; $(tail -c 300 "$T/k.err")"; fi
+else
+  fail bench_serve_api_key "keyed lair serve did not start: $(head -c 300 "$T/keyed.err")"
 fi
 stop_server
 

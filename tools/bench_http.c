@@ -95,6 +95,14 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud) {
     return len;
 }
 
+/* The Bearer header when a key is given (curl copies the string). */
+static struct curl_slist *add_auth(struct curl_slist *h, const char *api_key) {
+    if (!api_key) return h;
+    char auth[512];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", api_key);
+    return curl_slist_append(h, auth);
+}
+
 void bench_http_chat(const char *url, const char *api_key, const char *body, double timeout_s, bench_result *r) {
     memset(r, 0, sizeof *r);
     r->ttft_s = -1;
@@ -106,12 +114,7 @@ void bench_http_chat(const char *url, const char *api_key, const char *body, dou
     }
     s.curl = c;
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = curl_slist_append(h, "Accept: text/event-stream");
-    char auth[512];
-    if (api_key) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", api_key);
-        h = curl_slist_append(h, auth);
-    }
+    h = add_auth(curl_slist_append(h, "Accept: text/event-stream"), api_key);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -173,12 +176,7 @@ char *bench_http_get(const char *url, const char *api_key, char *server, size_t 
     if (!c) return NULL;
     buf b = {0};
     hdr_ctx hc = {server, n};
-    struct curl_slist *h = NULL;
-    char auth[512];
-    if (api_key) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", api_key);
-        h = curl_slist_append(h, auth);
-    }
+    struct curl_slist *h = add_auth(NULL, api_key);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_get);
