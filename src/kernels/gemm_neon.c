@@ -83,6 +83,30 @@ static void scatter_levels(int8_t (*q)[8][16], const int8_t *levels, int n, int 
         for (int s = 0; s < 8; s++) memcpy(&q[u][s][4 * row], levels + 32 * u + 4 * s, 4);
 }
 
+/* ---- the driver shared by every format ---------------------------------------
+ * A format supplies its tile packing (4 rows of nb blocks into the
+ * scratch) and its dot of the 4 tile rows with one token's activation
+ * row; each tile is packed once and used by every token. */
+typedef struct tile4_format {
+    int64_t block; /* elements per block */
+    void (*pack)(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile);
+    float32x4_t (*rows_dot)(int64_t nb, const void *tile, const uint8_t *x);
+} tile4_format;
+
+static void tile4_gemm(const tile4_format *f, int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const uint8_t *w,
+                       uint64_t ws, const uint8_t *x, uint64_t xs, void *scratch) {
+    const int64_t nb = n / f->block;
+    for (int64_t r = 0; r < nr; r += 4) {
+        const int nrow = nr - r < 4 ? (int)(nr - r) : 4;
+        f->pack(nb, w + (uint64_t)r * ws, ws, nrow, scratch);
+        for (int t = 0; t < nt; t++) {
+            float out[4];
+            vst1q_f32(out, f->rows_dot(nb, scratch, x + (uint64_t)t * xs));
+            for (int i = 0; i < nrow; i++) y[(int64_t)t * ldy + r + i] = out[i];
+        }
+    }
+}
+
 /* ---- Q4_0 and Q8_0 against Q8_0 -------------------------------------------
  * vec_dot's order: S_b the exact block sum, c_b = d_w * d_x, A_{b mod 4} =
  * fma(c_b, S_b, A), dot = (A_0 + A_2) + (A_1 + A_3). */
@@ -122,41 +146,35 @@ static inline float32x4_t n32_block(const n32_tile_block *tb, const uint8_t *bx,
     return vfmaq_f32(a, c, vcvtq_f32_s32(s));
 }
 
-static void n32_gemm(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const uint8_t *w, uint64_t ws, const uint8_t *x,
-                     uint64_t xs, void *scratch, int q4) {
-    const int64_t nb = n / 32;
-    n32_tile_block *tb = scratch;
-    for (int64_t r = 0; r < nr; r += 4) {
-        const int nrow = nr - r < 4 ? (int)(nr - r) : 4;
-        n32_tile_pack(nb, w + (uint64_t)r * ws, ws, nrow, q4, tb);
-        for (int t = 0; t < nt; t++) {
-            const uint8_t *xt = x + (uint64_t)t * xs;
-            float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-            int64_t b = 0;
-            for (; b + 4 <= nb; b += 4) {
-                a0 = n32_block(&tb[b], xt + b * sizeof(block_q8_0), a0);
-                a1 = n32_block(&tb[b + 1], xt + (b + 1) * sizeof(block_q8_0), a1);
-                a2 = n32_block(&tb[b + 2], xt + (b + 2) * sizeof(block_q8_0), a2);
-                a3 = n32_block(&tb[b + 3], xt + (b + 3) * sizeof(block_q8_0), a3);
-            }
-            if (b < nb) a0 = n32_block(&tb[b], xt + b * sizeof(block_q8_0), a0);
-            if (b + 1 < nb) a1 = n32_block(&tb[b + 1], xt + (b + 1) * sizeof(block_q8_0), a1);
-            if (b + 2 < nb) a2 = n32_block(&tb[b + 2], xt + (b + 2) * sizeof(block_q8_0), a2);
-            float out[4];
-            vst1q_f32(out, vaddq_f32(vaddq_f32(a0, a2), vaddq_f32(a1, a3)));
-            for (int i = 0; i < nrow; i++) y[(int64_t)t * ldy + r + i] = out[i];
-        }
+static float32x4_t n32_rows_dot(int64_t nb, const void *tile, const uint8_t *x) {
+    const n32_tile_block *tb = tile;
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        a0 = n32_block(&tb[b], x + b * sizeof(block_q8_0), a0);
+        a1 = n32_block(&tb[b + 1], x + (b + 1) * sizeof(block_q8_0), a1);
+        a2 = n32_block(&tb[b + 2], x + (b + 2) * sizeof(block_q8_0), a2);
+        a3 = n32_block(&tb[b + 3], x + (b + 3) * sizeof(block_q8_0), a3);
     }
+    if (b < nb) a0 = n32_block(&tb[b], x + b * sizeof(block_q8_0), a0);
+    if (b + 1 < nb) a1 = n32_block(&tb[b + 1], x + (b + 1) * sizeof(block_q8_0), a1);
+    if (b + 2 < nb) a2 = n32_block(&tb[b + 2], x + (b + 2) * sizeof(block_q8_0), a2);
+    return vaddq_f32(vaddq_f32(a0, a2), vaddq_f32(a1, a3));
 }
+
+static void q4_0_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) { n32_tile_pack(nb, w, ws, nrow, 1, tile); }
+static void q8_0_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) { n32_tile_pack(nb, w, ws, nrow, 0, tile); }
+static const tile4_format q4_0_format = {QK4_0, q4_0_pack, n32_rows_dot};
+static const tile4_format q8_0_format = {QK8_0, q8_0_pack, n32_rows_dot};
 
 void lair_gemm_q4_0_neon(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x,
                          uint64_t xs, void *scratch) {
-    n32_gemm(n, nr, nt, y, ldy, w, ws, x, xs, scratch, 1);
+    tile4_gemm(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
 }
 
 void lair_gemm_q8_0_neon(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x,
                          uint64_t xs, void *scratch) {
-    n32_gemm(n, nr, nt, y, ldy, w, ws, x, xs, scratch, 0);
+    tile4_gemm(&q8_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
 }
 
 /* ---- Q4_K and Q6_K against Q8_K ---------------------------------------------
@@ -170,7 +188,8 @@ typedef struct k_tile_block {
     float d[4], dmin[4];
 } k_tile_block;
 
-static void q4_K_tile_pack_neon(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, k_tile_block *tb) {
+static void q4_K_tile_pack_neon(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
+    k_tile_block *tb = tile;
     for (int64_t b = 0; b < nb; b++) {
         k_tile_block *t = &tb[b];
         memset(t, 0, sizeof *t);
@@ -196,7 +215,8 @@ static void q4_K_tile_pack_neon(int64_t nb, const uint8_t *w, uint64_t ws, int n
     }
 }
 
-static void q6_K_tile_pack_neon(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, k_tile_block *tb) {
+static void q6_K_tile_pack_neon(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
+    k_tile_block *tb = tile;
     for (int64_t b = 0; b < nb; b++) {
         k_tile_block *t = &tb[b];
         memset(t, 0, sizeof *t);
@@ -244,35 +264,31 @@ static inline float32x4_t q6_K_block_rows(const k_tile_block *t, const uint8_t *
     return vaddq_f32(sum, vmulq_f32(vmulq_n_f32(vld1q_f32(t->d), dy), vcvtq_f32_s32(S)));
 }
 
-static void k_gemm(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const uint8_t *w, uint64_t ws, const uint8_t *x,
-                   uint64_t xs, void *scratch, int q6) {
-    const int64_t nb = n / QK_K;
-    k_tile_block *tb = scratch;
-    for (int64_t r = 0; r < nr; r += 4) {
-        const int nrow = nr - r < 4 ? (int)(nr - r) : 4;
-        if (q6) q6_K_tile_pack_neon(nb, w + (uint64_t)r * ws, ws, nrow, tb);
-        else q4_K_tile_pack_neon(nb, w + (uint64_t)r * ws, ws, nrow, tb);
-        for (int t = 0; t < nt; t++) {
-            const uint8_t *xt = x + (uint64_t)t * xs;
-            float32x4_t sum = vdupq_n_f32(0.0f);
-            for (int64_t b = 0; b < nb; b++)
-                sum = q6 ? q6_K_block_rows(&tb[b], xt + b * sizeof(block_q8_K), sum)
-                         : q4_K_block_rows(&tb[b], xt + b * sizeof(block_q8_K), sum);
-            float out[4];
-            vst1q_f32(out, sum);
-            for (int i = 0; i < nrow; i++) y[(int64_t)t * ldy + r + i] = out[i];
-        }
-    }
+static float32x4_t q4_K_rows_dot(int64_t nb, const void *tile, const uint8_t *x) {
+    const k_tile_block *tb = tile;
+    float32x4_t sum = vdupq_n_f32(0.0f);
+    for (int64_t b = 0; b < nb; b++) sum = q4_K_block_rows(&tb[b], x + b * sizeof(block_q8_K), sum);
+    return sum;
 }
+
+static float32x4_t q6_K_rows_dot(int64_t nb, const void *tile, const uint8_t *x) {
+    const k_tile_block *tb = tile;
+    float32x4_t sum = vdupq_n_f32(0.0f);
+    for (int64_t b = 0; b < nb; b++) sum = q6_K_block_rows(&tb[b], x + b * sizeof(block_q8_K), sum);
+    return sum;
+}
+
+static const tile4_format q4_K_format = {QK_K, q4_K_tile_pack_neon, q4_K_rows_dot};
+static const tile4_format q6_K_format = {QK_K, q6_K_tile_pack_neon, q6_K_rows_dot};
 
 void lair_gemm_q4_K_neon(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x,
                          uint64_t xs, void *scratch) {
-    k_gemm(n, nr, nt, y, ldy, w, ws, x, xs, scratch, 0);
+    tile4_gemm(&q4_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
 }
 
 void lair_gemm_q6_K_neon(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x,
                          uint64_t xs, void *scratch) {
-    k_gemm(n, nr, nt, y, ldy, w, ws, x, xs, scratch, 1);
+    tile4_gemm(&q6_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
 }
 
 _Static_assert(sizeof(n32_tile_block) <= LAIR_GEMM_TILE_BLOCK_BYTES, "Q4_0/Q8_0 tile block fits the scratch");
