@@ -46,6 +46,7 @@ lair_status lair_context_memory(const lair_model *m, const lair_context_params *
     /* the same sizes lair_context_create allocates */
     if (p.n_outputs_max <= 0 || p.n_outputs_max > p.n_batch) p.n_outputs_max = p.n_batch;
     uint64_t row = head * (uint64_t)hp->n_head_kv, B = (uint64_t)p.n_batch, T = (uint64_t)p.n_threads;
+    uint64_t G = (uint64_t)(hp->n_head / hp->n_head_kv); /* query heads per KV head */
     uint64_t n_q = (uint64_t)(hp->n_head * hp->head_dim), n_kv = (uint64_t)(hp->n_head_kv * hp->head_dim);
     uint64_t ffn_w = (uint64_t)(hp->n_ff * 2 > hp->n_embd ? hp->n_ff * 2 : hp->n_embd);
     uint64_t widest = n_q + 2 * n_kv;
@@ -55,7 +56,7 @@ lair_status lair_context_memory(const lair_model *m, const lair_context_params *
     out->buffers = (uint64_t)p.n_ctx * (4 + 8) +
                    4 * B * ((uint64_t)hp->n_embd * 4 + n_q + 2 * n_kv + n_q + ffn_w + (uint64_t)hp->n_rot) +
                    4 * (uint64_t)p.n_outputs_max * (uint64_t)hp->n_vocab +
-                   4 * T * ((uint64_t)p.n_ctx + (uint64_t)hp->head_dim) + T * ((uint64_t)hp->head_dim * 4 + 64) +
+                   4 * T * (G * ((uint64_t)p.n_ctx + 2) + (uint64_t)p.n_ctx + (uint64_t)hp->head_dim) + T * G * ((uint64_t)hp->head_dim * 4 + 64) +
                    B * (widest * 4 + 64 + 8) + T * gemm_scratch_per_thread(hp) + 64 +
                    (hp->n_expert > 0 ? B * (4 * (uint64_t)(hp->n_embd + hp->n_expert) + 4) : 0);
     out->weights = 0;
@@ -123,11 +124,14 @@ lair_status lair_context_create(const lair_model *m, const lair_context_params *
         ok = ok && c->moe_tok;
     }
     uint64_t T = (uint64_t)p.n_threads;
-    c->scores = alloc_floats(T * (uint64_t)p.n_ctx, &ok);
+    c->attn_group = (int)(hp->n_head / hp->n_head_kv);
+    c->scores_per_thread = (uint64_t)c->attn_group * ((uint64_t)p.n_ctx + 2); /* scores, then each head's max and 1/sum */
+    c->scores = alloc_floats(T * c->scores_per_thread, &ok);
+    c->visible = ok ? lair_malloc((size_t)(T * (uint64_t)p.n_ctx) * sizeof *c->visible) : NULL;
     c->vrow = alloc_floats(T * (uint64_t)hp->head_dim, &ok);
     c->qconv_bytes = (uint64_t)hp->head_dim * 4 + 64;
-    c->qconv = ok ? lair_malloc((size_t)(T * c->qconv_bytes)) : NULL;
-    ok = ok && c->qconv;
+    c->qconv = ok ? lair_malloc((size_t)(T * (uint64_t)c->attn_group * c->qconv_bytes)) : NULL;
+    ok = ok && c->qconv && c->visible;
     c->logits = alloc_floats((uint64_t)p.n_outputs_max * (uint64_t)hp->n_vocab, &ok);
     c->rope_cos = alloc_floats(B * (uint64_t)(hp->n_rot / 2), &ok);
     c->rope_sin = alloc_floats(B * (uint64_t)(hp->n_rot / 2), &ok);
@@ -184,6 +188,7 @@ void lair_context_free(lair_context *c) {
     lair_free(c->moe_route);
     lair_free(c->moe_tok);
     lair_free(c->scores);
+    lair_free(c->visible);
     lair_free(c->vrow);
     lair_free(c->qconv);
     lair_free(c->act);

@@ -42,10 +42,14 @@ struct lair_context {
     float *moe_in;   /* [n_batch][n_embd]   the tokens routed to one expert (MoE models only) */
     float *moe_route; /* [n_batch][n_expert] expert weights per token, -1 where not chosen */
     int32_t *moe_tok; /* [n_batch]           which token each moe_in row is */
-    /* per thread (attention runs one (token, head) pair per thread at a time) */
-    float *scores;   /* [n_threads][n_ctx]     attention scores of one head */
+    /* per thread (attention runs one entry's group of query heads sharing a
+     * KV head per thread at a time; attn_group = n_head / n_head_kv) */
+    int attn_group;
+    float *scores;   /* [n_threads][attn_group * (n_ctx + 2)] the group's scores, maxima and 1/sums */
+    uint64_t scores_per_thread;
+    int32_t *visible; /* [n_threads][n_ctx]   the cells one entry sees */
     float *vrow;     /* [n_threads][head_dim]  one V row (or scaled query) as float */
-    uint8_t *qconv;  /* [n_threads][qconv_bytes] one query head converted for the K dot kernel */
+    uint8_t *qconv;  /* [n_threads][attn_group][qconv_bytes] query heads converted for the K dot kernel */
     uint64_t qconv_bytes;
     uint8_t *act;    /* activations converted for vec_dot: [n_batch][largest row] */
     uint64_t act_row_cap; /* bytes per token in act */

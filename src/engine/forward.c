@@ -36,35 +36,20 @@ typedef struct matmul_job {
     lair_vec_dot_rows_fn rows; /* several tokens per weight row, or NULL */
     lair_gemv_fn gemv;         /* several weight rows per pass (one token), or NULL */
     lair_gemm_fn gemm;         /* tiles of weight rows x many tokens, or NULL */
+    int gemm_min;              /* fewest tokens for which gemm beats the multi-row kernels */
     uint8_t *scratch;          /* the gemm kernels' scratch: per thread, scratch_bytes each */
     uint64_t scratch_bytes;
     int64_t chunk;             /* fewest rows per chunk, a multiple of 16 */
     _Atomic int64_t next;      /* first row of the next chunk to take */
 } matmul_job;
 
-/* Fewest tokens for which a gemm kernel beats the multi-row kernels: below
- * this its tile repacking is not paid back (results are the same bits). */
-#define GEMM_MIN_TOKENS 4
-
-/* Rows [r0, r1) for every token, on thread ith. */
-static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1, int ith) {
-    if (j->n_tok == 1 && j->gemv) {
-        j->gemv(j->ne0, r1 - r0, &j->y[r0], j->w + (uint64_t)r0 * j->wrow, j->wrow, j->act);
-        return;
-    }
-    if (j->n_tok >= GEMM_MIN_TOKENS && j->gemm) {
-        for (int t = 0; t < j->n_tok; t += LAIR_GEMM_MAX_TOKENS) {
-            int nt = j->n_tok - t < LAIR_GEMM_MAX_TOKENS ? j->n_tok - t : LAIR_GEMM_MAX_TOKENS;
-            j->gemm(j->ne0, r1 - r0, nt, &j->y[(int64_t)t * j->ldy + r0], j->ldy, j->w + (uint64_t)r0 * j->wrow, j->wrow,
-                    j->act + (uint64_t)t * j->arow, j->arow, j->scratch + (uint64_t)ith * j->scratch_bytes);
-        }
-        return;
-    }
-    lair_vec_dot_rows_fn rows = j->n_tok > 1 ? j->rows : NULL;
+/* Rows [r0, r1) for tokens [t0, t1) with the one- and multi-row kernels. */
+static void matmul_rows_tokens(const matmul_job *j, int64_t r0, int64_t r1, int t0, int t1) {
+    lair_vec_dot_rows_fn rows = t1 - t0 > 1 ? j->rows : NULL;
     if (!rows) {
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *wr = j->w + (uint64_t)r * j->wrow;
-            for (int t = 0; t < j->n_tok; t++) j->dot(j->ne0, &j->y[(int64_t)t * j->ldy + r], wr, j->act + (uint64_t)t * j->arow);
+            for (int t = t0; t < t1; t++) j->dot(j->ne0, &j->y[(int64_t)t * j->ldy + r], wr, j->act + (uint64_t)t * j->arow);
         }
         return;
     }
@@ -74,8 +59,8 @@ static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1, int ith) {
     enum { TILE_ROWS = 16 };
     for (int64_t rt = r0; rt < r1; rt += TILE_ROWS) {
         int64_t rt1 = rt + TILE_ROWS < r1 ? rt + TILE_ROWS : r1;
-        for (int t = 0; t < j->n_tok; t += LAIR_VEC_DOT_MAX_ROWS) {
-            int nx = j->n_tok - t < LAIR_VEC_DOT_MAX_ROWS ? j->n_tok - t : LAIR_VEC_DOT_MAX_ROWS;
+        for (int t = t0; t < t1; t += LAIR_VEC_DOT_MAX_ROWS) {
+            int nx = t1 - t < LAIR_VEC_DOT_MAX_ROWS ? t1 - t : LAIR_VEC_DOT_MAX_ROWS;
             const uint8_t *xt = j->act + (uint64_t)t * j->arow;
             for (int64_t r = rt; r < rt1; r++) {
                 float out[LAIR_VEC_DOT_MAX_ROWS];
@@ -83,6 +68,32 @@ static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1, int ith) {
                 for (int k = 0; k < nx; k++) j->y[(int64_t)(t + k) * j->ldy + r] = out[k];
             }
         }
+    }
+}
+
+/* Rows [r0, r1) for every token, on thread ith.  Tokens go to the gemm
+ * kernel in even pieces of at most LAIR_GEMM_MAX_TOKENS (72 tokens: 36 +
+ * 36, not 64 + 8); a piece smaller than the kernel's break-even size
+ * (gemm_min) takes the multi-row kernels instead.  Every kernel gives the
+ * same bits, so the choice never changes a result. */
+static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1, int ith) {
+    if (j->n_tok == 1 && j->gemv) {
+        j->gemv(j->ne0, r1 - r0, &j->y[r0], j->w + (uint64_t)r0 * j->wrow, j->wrow, j->act);
+        return;
+    }
+    if (!j->gemm || j->n_tok < j->gemm_min) {
+        matmul_rows_tokens(j, r0, r1, 0, j->n_tok);
+        return;
+    }
+    const int pieces = (j->n_tok + LAIR_GEMM_MAX_TOKENS - 1) / LAIR_GEMM_MAX_TOKENS;
+    for (int p = 0; p < pieces; p++) {
+        int t0 = j->n_tok * p / pieces, nt = j->n_tok * (p + 1) / pieces - t0;
+        if (nt < j->gemm_min) {
+            matmul_rows_tokens(j, r0, r1, t0, t0 + nt);
+            continue;
+        }
+        j->gemm(j->ne0, r1 - r0, nt, &j->y[(int64_t)t0 * j->ldy + r0], j->ldy, j->w + (uint64_t)r0 * j->wrow, j->wrow,
+                j->act + (uint64_t)t0 * j->arow, j->arow, j->scratch + (uint64_t)ith * j->scratch_bytes);
     }
 }
 
@@ -127,7 +138,7 @@ static void matmul(lair_context *c, const uint8_t *w, lair_type wt, int64_t ne0,
     lair_type at = lair_vec_dot_type(wt);
     const lair_type_traits *atr = lair_type_traits_of(at);
     matmul_job j = {w, c->act, row_bytes(wt, ne0), row_bytes(at, ne0), ne0, n_rows, n_tok, y, ldy, c->kern->vec_dot[wt],
-                    c->kern->vec_dot_rows[wt], c->kern->gemv[wt], c->kern->gemm[wt], c->gemm_scratch,
+                    c->kern->vec_dot_rows[wt], c->kern->gemv[wt], c->kern->gemm[wt], c->kern->gemm_min_tokens[wt], c->gemm_scratch,
                     c->gemm_scratch_bytes, 16, 0};
     if (LAIR_GEMM_SCRATCH_BYTES(ne0) > c->gemm_scratch_bytes) j.gemm = NULL; /* a row wider than the context planned for */
     /* the smallest chunk: about 32 KiB of weight reads per token, 16 to 256
@@ -137,7 +148,7 @@ static void matmul(lair_context *c, const uint8_t *w, lair_type wt, int64_t ne0,
     uint64_t per_row = j.wrow * (uint64_t)n_tok;
     j.chunk = per_row ? (int64_t)((32768 / per_row) & ~(uint64_t)15) : 256;
     j.chunk = j.chunk < 16 ? 16 : j.chunk > 256 ? 256 : j.chunk;
-    if (j.gemm && n_tok >= GEMM_MIN_TOKENS && j.chunk < 64) j.chunk = 64;
+    if (j.gemm && n_tok >= j.gemm_min && j.chunk < 64) j.chunk = 64;
     atomic_init(&j.next, 0);
     convert_job cj = {atr, x, ldx, ne0, c->act, j.arow, n_tok};
     if (n_tok >= 4) lair_pool_run(c->pool, convert_tokens, &cj);
@@ -221,87 +232,133 @@ static void rope_apply(const lair_context *c, float *v, int t) {
     }
 }
 
-/* Attention: every (entry, head) pair is independent, so the pairs are
- * spread over the threads, each with its own scratch.  An entry sees the
- * cells of its sequence at positions up to its own (and within the sliding
- * window on sliding layers); K is read in the cache's format by the dot
- * kernels, V one row at a time. */
+/* Attention.  The work is split in units of (entry, group of query heads):
+ * a group is the query heads that share one KV head (GQA), so each K and V
+ * row is read once per group rather than once per query head; when there
+ * are too few units to keep every thread busy (one entry, few KV heads), a
+ * unit is a single query head.  A thread first lists the cells its entry
+ * sees: those of its sequence at positions up to its own (and within the
+ * sliding window on sliding layers), in cell order; its units then visit
+ * only those cells, however many other sequences share the pool.  K is read
+ * in the cache's format by the dot kernels, V one row at a time.
+ *
+ * Every head's arithmetic is the one-head computation in cell order (max,
+ * then the exponentials summed in double, then V rows added in order), so
+ * neither the grouping nor the other sequences in the pool change a bit of
+ * an entry's result. */
 typedef struct attn_job {
     lair_context *c;
     const lair_layer *l;
     int il, n;
+    int group;   /* query heads per unit: n_head / n_head_kv, or 1 */
     const lair_batch_entry *e;
 } attn_job;
 
-static void attend_head(lair_context *c, const lair_layer *l, int il, const lair_batch_entry *e, const float *q,
-                        float *o, int64_t h, int ith) {
+/* The cells entry e sees on layer l, in ascending order, into vis; returns
+ * their count. */
+static int32_t visible_cells(const lair_context *c, const lair_layer *l, const lair_batch_entry *e, int32_t *vis) {
+    const uint64_t seq_bit = 1ull << e->seq;
+    const int32_t window = l->sliding ? c->m->hp.sliding_window : 0;
+    int32_t n = 0;
+    for (int32_t i = 0; i < c->cells_hi; i++) {
+        int32_t p = c->cell_pos[i];
+        if (p >= 0 && (c->cell_seq[i] & seq_bit) && p <= e->pos && !(window && e->pos - p >= window)) vis[n++] = i;
+    }
+    return n;
+}
+
+/* Query heads h0 .. h0 + G - 1 (G = j->group) of entry e, all reading KV
+ * head h0 / (n_head / n_head_kv), over the n_vis cells in vis. */
+static void attend_heads(const attn_job *j, const float *q, float *o, int64_t h0,
+                         const int32_t *vis, int32_t n_vis, int ith) {
+    lair_context *c = j->c;
     const lair_hparams *hp = &c->m->hp;
-    int64_t hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv);
-    uint64_t seq_bit = 1ull << e->seq;
-    uint64_t layer_off = (uint64_t)il * (uint64_t)c->p.n_ctx * c->kv_row_bytes + (uint64_t)kvh * c->kv_head_bytes;
+    const int G = j->group;
+    int64_t hd = hp->head_dim, kvh = h0 / (hp->n_head / hp->n_head_kv);
+    uint64_t layer_off = (uint64_t)j->il * (uint64_t)c->p.n_ctx * c->kv_row_bytes + (uint64_t)kvh * c->kv_head_bytes;
     const uint8_t *kc = c->k_cache + layer_off, *vc = c->v_cache + layer_off;
     const lair_type_traits *qtr = lair_type_traits_of(lair_vec_dot_type(c->kv_type)), *vtr = lair_type_traits_of(c->kv_type);
     lair_vec_dot_fn dot = c->kern->vec_dot[c->kv_type];
-    float *scores = c->scores + (int64_t)ith * c->p.n_ctx, *vrow = c->vrow + (int64_t)ith * hd;
-    uint8_t *qconv = c->qconv + (uint64_t)ith * c->qconv_bytes;
-    int32_t hi = c->cells_hi;
+    float *scores = c->scores + (int64_t)ith * c->scores_per_thread; /* [G][n_vis], then max and inv */
+    float *max = scores + (int64_t)c->attn_group * c->p.n_ctx, *inv = max + c->attn_group;
+    float *vrow = c->vrow + (int64_t)ith * hd;
+    uint8_t *qconv = c->qconv + (uint64_t)ith * c->qconv_bytes * (uint64_t)c->attn_group; /* [G][qconv_bytes] */
     /* 1/sqrt(head_dim) scales the scores, or (Gemma 2, Phi-3) the query itself
      * before the product, as the reference computes them */
     float scale = 1.0f / sqrtf((float)hd), cap = hp->attn_softcap;
     bool pre = c->m->arch->q_prescale;
-    if (pre) {
-        for (int64_t d = 0; d < hd; d++) vrow[d] = q[d] * scale;
-        qtr->from_float(vrow, qconv, hd);
-    } else {
-        qtr->from_float(q, qconv, hd);
-    }
-    float max = -INFINITY;
-    for (int32_t i = 0; i < hi; i++) {
-        int32_t p = c->cell_pos[i];
-        bool visible = p >= 0 && (c->cell_seq[i] & seq_bit) && p <= e->pos &&
-                       !(l->sliding && e->pos - p >= hp->sliding_window);
-        if (!visible) {
-            scores[i] = -INFINITY;
-            continue;
+    for (int g = 0; g < G; g++) {
+        const float *qg = q + g * hd;
+        if (pre) {
+            for (int64_t d = 0; d < hd; d++) vrow[d] = qg[d] * scale;
+            qg = vrow;
         }
-        float s;
-        dot(hd, &s, kc + (uint64_t)i * c->kv_row_bytes, qconv);
-        if (!pre) s *= scale;
-        if (cap > 0) s = softcap(s, cap);
-        scores[i] = s;
-        if (s > max) max = s;
+        qtr->from_float(qg, qconv + (uint64_t)g * c->qconv_bytes, hd);
     }
-    double sum = 0.0;
-    for (int32_t i = 0; i < hi; i++) {
-        float v = scores[i] == -INFINITY ? 0.0f : expf(scores[i] - max);
-        scores[i] = v;
-        sum += (double)v;
+    for (int g = 0; g < G; g++) max[g] = -INFINITY;
+    for (int32_t k = 0; k < n_vis; k++) {
+        const uint8_t *kr = kc + (uint64_t)vis[k] * c->kv_row_bytes;
+        for (int g = 0; g < G; g++) {
+            float s;
+            dot(hd, &s, kr, qconv + (uint64_t)g * c->qconv_bytes);
+            if (!pre) s *= scale;
+            if (cap > 0) s = softcap(s, cap);
+            scores[(int64_t)g * n_vis + k] = s;
+            if (s > max[g]) max[g] = s;
+        }
     }
-    float inv = (float)(1.0 / sum);
-    memset(o, 0, (size_t)hd * sizeof *o);
+    for (int g = 0; g < G; g++) {
+        float *sg = scores + (int64_t)g * n_vis;
+        double sum = 0.0;
+        for (int32_t k = 0; k < n_vis; k++) {
+            sg[k] = expf(sg[k] - max[g]);
+            sum += (double)sg[k];
+        }
+        inv[g] = (float)(1.0 / sum);
+        memset(o + g * hd, 0, (size_t)hd * sizeof *o);
+    }
     lair_axpy_fn axpy = c->kern->axpy[c->kv_type];
-    for (int32_t i = 0; i < hi; i++) {
-        if (scores[i] == 0.0f) continue;
-        float pr = scores[i] * inv;
-        const uint8_t *vr = vc + (uint64_t)i * c->kv_row_bytes;
-        if (axpy) {
-            axpy(hd, o, pr, vr);
-        } else { /* block formats: decode the row, then add */
-            vtr->to_float(vr, vrow, hd);
-            for (int64_t d = 0; d < hd; d++) o[d] += pr * vrow[d];
+    for (int32_t k = 0; k < n_vis; k++) {
+        const uint8_t *vr = vc + (uint64_t)vis[k] * c->kv_row_bytes;
+        bool decoded = false;
+        for (int g = 0; g < G; g++) {
+            float sc = scores[(int64_t)g * n_vis + k];
+            if (sc == 0.0f) continue;
+            float pr = sc * inv[g];
+            float *og = o + g * hd;
+            if (axpy) {
+                axpy(hd, og, pr, vr);
+            } else { /* block formats: decode the row once, then add */
+                if (!decoded) vtr->to_float(vr, vrow, hd);
+                decoded = true;
+                for (int64_t d = 0; d < hd; d++) og[d] += pr * vrow[d];
+            }
         }
     }
 }
 
-static void attend_pairs(void *arg, int ith, int nth) {
+static void attend_units(void *arg, int ith, int nth) {
     const attn_job *j = arg;
     lair_context *c = j->c;
     const lair_hparams *hp = &c->m->hp;
     int64_t hd = hp->head_dim, n_q = hp->n_head * hd, ld = n_q + 2 * hp->n_head_kv * hd;
-    for (int64_t k = ith; k < (int64_t)j->n * hp->n_head; k += nth) {
-        int t = (int)(k / hp->n_head);
-        int64_t h = k % hp->n_head;
-        attend_head(c, j->l, j->il, &j->e[t], c->qkv + t * ld + h * hd, c->attn + t * n_q + h * hd, h, ith);
+    int64_t per_entry = hp->n_head / j->group, n_units = (int64_t)j->n * per_entry;
+    int32_t *vis = c->visible + (int64_t)ith * c->p.n_ctx, n_vis = 0;
+    int listed = -1; /* the entry vis holds */
+    /* entries round robin when there are enough for every thread (the cost
+     * of an entry grows with its position, so contiguous ranges would load
+     * one thread with a prompt's last tokens); otherwise units */
+    bool by_entry = j->n >= 2 * nth;
+    for (int64_t u = by_entry ? (int64_t)ith * per_entry : ith; u < n_units;) {
+        int t = (int)(u / per_entry);
+        int64_t h0 = (u % per_entry) * j->group;
+        if (t != listed) {
+            n_vis = visible_cells(c, j->l, &j->e[t], vis);
+            listed = t;
+        }
+        attend_heads(j, c->qkv + t * ld + h0 * hd, c->attn + t * n_q + h0 * hd, h0, vis, n_vis, ith);
+        if (!by_entry) u += nth;
+        else if (++u % per_entry == 0) u += (int64_t)(nth - 1) * per_entry;
     }
 }
 
@@ -432,8 +489,11 @@ static void layer_forward(lair_context *c, int il, const lair_batch_entry *e, in
         for (int64_t h = 0; h < hp->n_head_kv; h++) rope_apply(c, c->qkv + t * ld + n_q + h * hp->head_dim, t);
     }
     store_kv(c, il, n);
-    attn_job aj = {c, l, il, n, e};
-    lair_pool_run(c->pool, attend_pairs, &aj);
+    /* whole KV groups per unit unless that leaves threads idle */
+    int per_kv = (int)(hp->n_head / hp->n_head_kv);
+    int group = (int64_t)n * hp->n_head_kv >= 2 * (int64_t)lair_pool_size(c->pool) ? per_kv : 1;
+    attn_job aj = {c, l, il, n, group, e};
+    lair_pool_run(c->pool, attend_units, &aj);
     matmul_tensor(c, l->wo, c->attn, n_q, n, c->proj, E);
     for (int t = 0; t < n; t++) {
         float *p = c->proj + t * E, *x = c->x + t * E;

@@ -104,6 +104,7 @@ bool lair_plan_kv_bytes(const lair_plan_shape *s, int64_t n_ctx, int n_seq, lair
 uint64_t lair_plan_buffers(const lair_plan_shape *s, int64_t n_ctx, int64_t n_batch, int n_threads) {
     /* the formula of lair_context_memory (src/engine/context.c), n_outputs_max = n_batch */
     uint64_t B = (uint64_t)n_batch, T = (uint64_t)n_threads, C = (uint64_t)n_ctx;
+    uint64_t G = s->n_head_kv > 0 ? (uint64_t)(s->n_head / s->n_head_kv) : 1; /* query heads per KV head */
     uint64_t n_q = (uint64_t)(s->n_head * s->head_dim), n_kv = (uint64_t)(s->n_head_kv * s->head_dim);
     uint64_t ffn_w = (uint64_t)(s->n_ff * 2 > s->n_embd ? s->n_ff * 2 : s->n_embd);
     uint64_t widest = n_q + 2 * n_kv;
@@ -114,7 +115,7 @@ uint64_t lair_plan_buffers(const lair_plan_shape *s, int64_t n_ctx, int64_t n_ba
     if (s->n_ff > k) k = s->n_ff;
     uint64_t gemm = (LAIR_GEMM_SCRATCH_BYTES(k) + 63) & ~(uint64_t)63;
     return C * (4 + 8) + 4 * B * ((uint64_t)s->n_embd * 4 + n_q + 2 * n_kv + n_q + ffn_w + (uint64_t)s->n_rot) +
-           4 * B * (uint64_t)s->n_vocab + 4 * T * (C + (uint64_t)s->head_dim) + T * ((uint64_t)s->head_dim * 4 + 64) +
+           4 * B * (uint64_t)s->n_vocab + 4 * T * (G * (C + 2) + C + (uint64_t)s->head_dim) + T * G * ((uint64_t)s->head_dim * 4 + 64) +
            B * (widest * 4 + 64 + 8) + T * gemm + 64 +
            (s->n_expert > 0 ? B * (4 * (uint64_t)(s->n_embd + s->n_expert) + 4) : 0);
 }
