@@ -592,6 +592,12 @@ TEST(gemv_tables) {
         for (int t = 0; t < LAIR_TYPE_COUNT; t++)
             CHECKF((!other_isas[i]->gemv[t] && !other_isas[i]->gemm[t]) || other_isas[i]->vec_dot[t],
                    "%s: gemv/gemm kernel without vec_dot for type %d", other_isas[i]->name, t);
+    /* a gemm kernel says from how many tokens it pays (at most one call's worth) */
+    for (int i = 0; i < n_other_isas; i++)
+        for (int t = 0; t < LAIR_TYPE_COUNT; t++)
+            CHECKF(!other_isas[i]->gemm[t] || (other_isas[i]->gemm_min_tokens[t] >= 1 &&
+                                               other_isas[i]->gemm_min_tokens[t] <= LAIR_GEMM_MAX_TOKENS),
+                   "%s: gemm kernel for type %d with break-even %d", other_isas[i]->name, t, other_isas[i]->gemm_min_tokens[t]);
 }
 
 /* Hand-built extremes: every Q8_0 weight -128 with every activation +-127,

@@ -63,6 +63,50 @@ static inline AVX2_FN void transpose8_epi32(__m256i r[8]) {
     }
 }
 
+/* The f16 at p + i * ws of rows i < nrow (0 for the others) as 8 floats:
+ * gathered in general registers and converted with one instruction. */
+static inline AVX2_FN __m256 rows_f16(const uint8_t *p, uint64_t ws, int nrow) {
+    uint64_t h[2] = {0, 0};
+    for (int i = 0; i < nrow; i++) h[i / 4] |= (uint64_t)u16_at(p + (uint64_t)i * ws) << (16 * (i % 4));
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
+}
+
+/* Rows r[0..7] of 16 bytes (per-row sub-block scales or mins), transposed:
+ * g[k] holds column 2k (bytes 0..7, rows 0..7) and column 2k + 1 (bytes
+ * 8..15). */
+static inline AVX2_FN void transpose8x16_epi8(const __m128i r[8], __m128i g[8]) {
+    __m128i a[8], e[8];
+    for (int i = 0; i < 4; i++) { /* rows 2i, 2i+1 interleaved: columns 0..7, then 8..15 */
+        a[2 * i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; h++) /* rows 0..3 (h = 0) and 4..7: four columns per vector */
+        for (int k = 0; k < 2; k++) {
+            e[4 * h + 2 * k] = _mm_unpacklo_epi16(a[4 * h + k], a[4 * h + 2 + k]);
+            e[4 * h + 2 * k + 1] = _mm_unpackhi_epi16(a[4 * h + k], a[4 * h + 2 + k]);
+        }
+    for (int k = 0; k < 4; k++) { /* rows 0..3 with rows 4..7: two columns per vector */
+        g[2 * k] = _mm_unpacklo_epi32(e[k], e[4 + k]);
+        g[2 * k + 1] = _mm_unpackhi_epi32(e[k], e[4 + k]);
+    }
+}
+
+/* From columns g (transpose8x16_epi8), as int16 lanes: dup[j] = column j
+ * with each row twice (row r in lanes 2r, 2r + 1), for j < ndup. */
+static inline AVX2_FN void columns_dup_i16(const __m128i g[8], int16_t dup[][16], int ndup) {
+    for (int j = 0; j < ndup; j++) {
+        __m128i v = j % 2 ? _mm_unpackhi_epi8(g[j / 2], g[j / 2]) : _mm_unpacklo_epi8(g[j / 2], g[j / 2]);
+        _mm256_store_si256((__m256i *)(void *)dup[j], _mm256_cvtepi8_epi16(v));
+    }
+}
+
+/* pair[p] = columns 2p and 2p + 1 interleaved (row r's in lanes 2r, 2r + 1),
+ * as int16, for p < npair. */
+static inline AVX2_FN void columns_pair_i16(const __m128i g[8], int16_t pair[][16], int npair) {
+    for (int p = 0; p < npair; p++)
+        _mm256_store_si256((__m256i *)(void *)pair[p], _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(g[p], _mm_srli_si128(g[p], 8))));
+}
+
 /* ---- the driver shared by every format ---------------------------------------
  * A format supplies its tile and token-group layouts (bytes per block of
  * its own size), their packing functions, and its tile x group kernel for
@@ -73,12 +117,16 @@ typedef void (*group_pack_fn)(int64_t nb, const uint8_t *x, uint64_t xs, int nt,
 typedef void (*tile_group_fn)(int64_t nb, const void *tile, const void *group, float out[][8]);
 
 typedef struct gemm_format {
-    int64_t block; /* elements per block */
+    int64_t block;           /* elements per block */
+    size_t wblock_bytes;     /* bytes of one weight block */
     size_t tile_bytes, group_bytes;
     tile_pack_fn pack_tile;
     group_pack_fn pack_group;
     tile_group_fn tokens[8]; /* [T - 1] */
 } gemm_format;
+
+/* Blocks packed between two rounds of prefetches of the next tile. */
+#define PACK_PIECE 8
 
 static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const uint8_t *w,
                      uint64_t ws, const uint8_t *x, uint64_t xs, void *scratch) {
@@ -87,9 +135,22 @@ static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float 
     uint8_t *tile = scratch, *groups = tile + (size_t)nb * f->tile_bytes; /* groups: [ng][nb] */
     for (int gi = 0; gi < ng; gi++)
         f->pack_group(nb, x + (uint64_t)gi * 8 * xs, xs, nt - 8 * gi < 8 ? nt - 8 * gi : 8, groups + (size_t)gi * (size_t)nb * f->group_bytes);
+    /* A tile's 8 rows are 8 interleaved streams, which the hardware
+     * prefetchers follow poorly (with few tokens per call the packing
+     * stalls on memory more than the kernel computes).  So the next tile's
+     * rows, one contiguous range, are prefetched into L2 in order while
+     * this tile is packed, a piece's share at a time. */
+    const uint64_t pf_piece = (8 * ws * PACK_PIECE + (uint64_t)nb - 1) / (uint64_t)nb;
     for (int64_t r = 0; r < nr; r += 8) {
         const int nrow = nr - r < 8 ? (int)(nr - r) : 8;
-        f->pack_tile(nb, w + (uint64_t)r * ws, ws, nrow, tile);
+        uintptr_t pf = (uintptr_t)(w + (uint64_t)r * ws) + 8 * ws, pf_end = (uintptr_t)(w + (uint64_t)(r + 16 < nr ? r + 16 : nr) * ws);
+        for (int64_t b = 0; b < nb; b += PACK_PIECE) {
+            for (uintptr_t p = pf, e = pf + pf_piece < pf_end ? pf + pf_piece : pf_end; p < e; p += 64)
+                _mm_prefetch((const char *)p, _MM_HINT_T1);
+            pf += pf_piece;
+            f->pack_tile(nb - b < PACK_PIECE ? nb - b : PACK_PIECE, w + (uint64_t)r * ws + (uint64_t)b * f->wblock_bytes, ws, nrow,
+                         tile + (size_t)b * f->tile_bytes);
+        }
         for (int gi = 0; gi < ng; gi++) {
             const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
             float out[8][8];
@@ -116,17 +177,11 @@ static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float 
 static AVX2_FN void q4_0_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
     q4_0_tile_block *tb = tile;
     for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *bw = w + (uint64_t)b * sizeof(block_q4_0);
         __m256i r[8];
-        for (int i = 0; i < 8; i++) {
-            if (i < nrow) {
-                const uint8_t *bw = w + (uint64_t)i * ws + (uint64_t)b * sizeof(block_q4_0);
-                r[i] = unpack_nibbles16(bw + offsetof(block_q4_0, qs));
-                tb[b].d[i] = f16_at(bw);
-            } else {
-                r[i] = _mm256_setzero_si256();
-                tb[b].d[i] = 0.0f;
-            }
-        }
+        for (int i = 0; i < 8; i++)
+            r[i] = i < nrow ? unpack_nibbles16(bw + (uint64_t)i * ws + offsetof(block_q4_0, qs)) : _mm256_setzero_si256();
+        _mm256_store_ps(tb[b].d, rows_f16(bw + offsetof(block_q4_0, d), ws, nrow));
         transpose8_epi32(r);
         for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(void *)tb[b].q[s], r[s]);
     }
@@ -214,7 +269,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_group(int64_
 }
 
 TILE_GROUP_INSTANCES(q4_0_tile_group, q4_0_tile_block, q8_0_group_block)
-static const gemm_format q4_0_format = {QK4_0, sizeof(q4_0_tile_block), sizeof(q8_0_group_block), q4_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group)};
+static const gemm_format q4_0_format = {QK4_0, sizeof(block_q4_0), sizeof(q4_0_tile_block), sizeof(q8_0_group_block), q4_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group)};
 
 void AVX2_FN lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
@@ -262,20 +317,20 @@ static AVX2_FN void q4_K_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, in
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
         q4_K_tile_block *t = &tb[b];
-        memset(t->sc, 0, sizeof t->sc + sizeof t->mn);
+        const uint8_t *bw0 = w + (uint64_t)b * sizeof(block_q4_K);
+        __m128i sc[8], mn[8], col[8]; /* per row: 8 scales, 8 mins (6 bits each) */
         for (int i = 0; i < 8; i++) {
-            t->d[i] = t->dmin[i] = 0.0f;
-            if (i >= nrow) continue;
-            const uint8_t *bw = w + (uint64_t)i * ws + (uint64_t)b * sizeof(block_q4_K);
-            uint64_t sc8, mn8;
-            k4_scales_mins_u64(bw + offsetof(block_q4_K, scales), &sc8, &mn8);
-            for (int j = 0; j < 8; j++) {
-                t->sc[j][2 * i] = t->sc[j][2 * i + 1] = (int16_t)(sc8 >> (8 * j) & 0xFF);
-                t->mn[j / 2][2 * i + (j & 1)] = (int16_t)(mn8 >> (8 * j) & 0xFF);
-            }
-            t->d[i] = f16_at(bw + offsetof(block_q4_K, d));
-            t->dmin[i] = f16_at(bw + offsetof(block_q4_K, dmin));
+            uint64_t sc8 = 0, mn8 = 0;
+            if (i < nrow) k4_scales_mins_u64(bw0 + (uint64_t)i * ws + offsetof(block_q4_K, scales), &sc8, &mn8);
+            sc[i] = _mm_cvtsi64_si128((long long)sc8);
+            mn[i] = _mm_cvtsi64_si128((long long)mn8);
         }
+        transpose8x16_epi8(sc, col);
+        columns_dup_i16(col, t->sc, 8);
+        transpose8x16_epi8(mn, col);
+        columns_pair_i16(col, t->mn, 4);
+        _mm256_store_ps(t->d, rows_f16(bw0 + offsetof(block_q4_K, d), ws, nrow));
+        _mm256_store_ps(t->dmin, rows_f16(bw0 + offsetof(block_q4_K, dmin), ws, nrow));
         for (int c = 0; c < 4; c++) { /* qs[32c..]: sub-block 2c low nibbles, 2c + 1 high */
             __m256i lo[8], hi[8];
             for (int i = 0; i < 8; i++) {
@@ -357,7 +412,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_group(int64_
 }
 
 TILE_GROUP_INSTANCES(q4_K_tile_group, q4_K_tile_block, q8_K_group_block)
-static const gemm_format q4_K_format = {QK_K, sizeof(q4_K_tile_block), sizeof(q8_K_group_block), q4_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q4_K_tile_group)};
+static const gemm_format q4_K_format = {QK_K, sizeof(block_q4_K), sizeof(q4_K_tile_block), sizeof(q8_K_group_block), q4_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q4_K_tile_group)};
 
 void AVX2_FN lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
@@ -387,18 +442,14 @@ static AVX2_FN void q6_K_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, in
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
         q6_K_tile_block *t = &tb[b];
-        memset(t->sc, 0, sizeof t->sc + sizeof t->scp);
-        for (int i = 0; i < 8; i++) {
-            t->d[i] = 0.0f;
-            if (i >= nrow) continue;
-            const uint8_t *bw = w + (uint64_t)i * ws + (uint64_t)b * sizeof(block_q6_K);
-            const int8_t *sc = (const int8_t *)(const void *)(bw + offsetof(block_q6_K, scales));
-            for (int j = 0; j < 16; j++) {
-                t->sc[j][2 * i] = t->sc[j][2 * i + 1] = sc[j];
-                t->scp[j / 2][2 * i + (j & 1)] = sc[j];
-            }
-            t->d[i] = f16_at(bw + offsetof(block_q6_K, d));
-        }
+        const uint8_t *bw0 = w + (uint64_t)b * sizeof(block_q6_K);
+        __m128i sc[8], col[8]; /* per row: 16 int8 scales */
+        for (int i = 0; i < 8; i++)
+            sc[i] = i < nrow ? load16(bw0 + (uint64_t)i * ws + offsetof(block_q6_K, scales)) : _mm_setzero_si128();
+        transpose8x16_epi8(sc, col);
+        columns_dup_i16(col, t->sc, 16);
+        columns_pair_i16(col, t->scp, 8);
+        _mm256_store_ps(t->d, rows_f16(bw0 + offsetof(block_q6_K, d), ws, nrow));
         /* group (h, g) = elements 128h + 32g ..: nibble g/2 of ql[64h + 32(g%2) + l], bits 2g, 2g+1 of qh[32h + l] */
         for (int h = 0; h < 2; h++)
             for (int g = 0; g < 4; g++) {
@@ -472,7 +523,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_
 }
 
 TILE_GROUP_INSTANCES(q6_K_tile_group, q6_K_tile_block, q8_K_group_block)
-static const gemm_format q6_K_format = {QK_K, sizeof(q6_K_tile_block), sizeof(q8_K_group_block), q6_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q6_K_tile_group)};
+static const gemm_format q6_K_format = {QK_K, sizeof(block_q6_K), sizeof(q6_K_tile_block), sizeof(q8_K_group_block), q6_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q6_K_tile_group)};
 
 void AVX2_FN lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {

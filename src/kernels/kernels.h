@@ -62,6 +62,10 @@ typedef struct lair_kernels {
     lair_axpy_fn axpy[LAIR_TYPE_COUNT];                 /* f32, f16; NULL: decode the row, then add */
     lair_gemv_fn gemv[LAIR_TYPE_COUNT];                 /* NULL: use vec_dot per row */
     lair_gemm_fn gemm[LAIR_TYPE_COUNT];                 /* NULL: use vec_dot_rows / vec_dot */
+    /* fewest tokens per call for which gemm beats vec_dot_rows: its tile
+     * repacking is paid once per call, so it loses on small batches (measured
+     * per ISA and format; the kernels give the same bits either way) */
+    uint8_t gemm_min_tokens[LAIR_TYPE_COUNT];
 } lair_kernels;
 
 /* The partner activation format of a weight format (LAIR_TYPE_COUNT when

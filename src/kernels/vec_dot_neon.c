@@ -628,6 +628,10 @@ static const lair_kernels neon_table = {
             [LAIR_TYPE_Q4_K] = lair_gemm_q4_K_neon,
             [LAIR_TYPE_Q6_K] = lair_gemm_q6_K_neon,
         },
+    /* without multi-row kernels the alternative is vec_dot per row and
+     * token, which reads each weight row once per token; not measured on
+     * hardware (qemu checks results only) */
+    .gemm_min_tokens = {[LAIR_TYPE_Q4_0] = 4, [LAIR_TYPE_Q8_0] = 4, [LAIR_TYPE_Q4_K] = 4, [LAIR_TYPE_Q6_K] = 4},
 };
 
 const lair_kernels *lair_kernels_neon_table(void) { return &neon_table; }
