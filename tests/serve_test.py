@@ -834,7 +834,8 @@ def _():
     out = subprocess.run([LAIR, "serve", "--help"], capture_output=True, timeout=10)
     h = out.stdout.decode()
     for env in ("LAIR_HOST", "LAIR_PORT", "LAIR_PARALLEL", "LAIR_CTX", "LAIR_KV_TYPE", "LAIR_API_KEY",
-                "LAIR_API_KEY_FILE", "LAIR_CORS_ORIGIN", "LAIR_THREADS", "LAIR_MODELS_DIR", "LAIR_MODEL"):
+                "LAIR_API_KEY_FILE", "LAIR_CORS_ORIGIN", "LAIR_THREADS", "LAIR_MODELS_DIR", "LAIR_MODEL",
+                "LAIR_BATCH", "LAIR_PREFILL_CHUNK"):
         assert env in h, env
     E = Server(name="e", env={"LAIR_MODEL": "日本語=" + MODEL, "LAIR_CTX": "512", "LAIR_THREADS": "1",
                               "LAIR_API_KEY": KEY})
@@ -851,6 +852,9 @@ def _():
     out = subprocess.run([LAIR, "serve", "-m", MODEL, "--port", "0"], capture_output=True, timeout=10,
                          env=dict(os.environ, LAIR_PARALLEL="many"))
     assert out.returncode == 1 and b"LAIR_PARALLEL" in out.stderr, out.stderr
+    for bad in (["--prefill-chunk", "0"], ["--batch", "-1"]):
+        out = subprocess.run([LAIR, "serve", "-m", MODEL, "--port", "0"] + bad, capture_output=True, timeout=10)
+        assert out.returncode == 1 and bad[0].encode() + b" must be positive" in out.stderr, out.stderr
 
 
 @case("serve_models_dir_lazy")

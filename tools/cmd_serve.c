@@ -28,7 +28,7 @@
 
 static const char *o_model, *o_models_dir, *o_host, *o_kv_type, *o_api_key, *o_api_key_file, *o_cors,
     *o_template_file;
-static int o_port, o_parallel, o_ctx, o_threads, o_queue, o_timeout, o_batch;
+static int o_port, o_parallel, o_ctx, o_threads, o_queue, o_timeout, o_batch, o_chunk;
 static uint64_t o_max_body;
 static bool o_insecure, o_no_mem_check;
 
@@ -49,6 +49,8 @@ static const cli_opt serve_opts[] = {
     {"max-body", 0, CLI_SIZE, &o_max_body, "SIZE", "largest request body (default 4M; env LAIR_MAX_BODY)"},
     {"timeout", 0, CLI_INT, &o_timeout, "S", "seconds to receive a request's headers; idle connections close after it (default 30; env LAIR_TIMEOUT)"},
     {"batch", 0, CLI_INT, &o_batch, "N", "most tokens per engine step (default 256; env LAIR_BATCH)"},
+    {"prefill-chunk", 0, CLI_INT, &o_chunk, "N",
+     "most prompt tokens per step while other requests generate: larger gives sooner first tokens, smaller a steadier pace to the streams already running (default 64; env LAIR_PREFILL_CHUNK)"},
     {"chat-template-file", 0, CLI_STR, &o_template_file, "FILE",
      "use this Jinja chat template for every model instead of the file's own (env LAIR_CHAT_TEMPLATE_FILE)"},
     {"no-mem-check", 0, CLI_FLAG, &o_no_mem_check, NULL, "load models even when they look too big for the free memory"},
@@ -126,6 +128,7 @@ static int env_defaults(void) {
     o_queue = 64;
     o_timeout = HTTP_DEFAULT_TIMEOUT_S;
     o_batch = 256;
+    o_chunk = 64;
     o_max_body = HTTP_DEFAULT_MAX_BODY;
     const char *v;
     if ((v = getenv("LAIR_HOST")) && *v) o_host = v;
@@ -147,7 +150,7 @@ static int env_defaults(void) {
     }
     return env_int("LAIR_PORT", &o_port) || env_int("LAIR_PARALLEL", &o_parallel) || env_int("LAIR_CTX", &o_ctx) ||
            env_int("LAIR_THREADS", &o_threads) || env_int("LAIR_QUEUE", &o_queue) ||
-           env_int("LAIR_TIMEOUT", &o_timeout) || env_int("LAIR_BATCH", &o_batch);
+           env_int("LAIR_TIMEOUT", &o_timeout) || env_int("LAIR_BATCH", &o_batch) || env_int("LAIR_PREFILL_CHUNK", &o_chunk);
 }
 
 /* The settings that come in groups, from the environment only when the
@@ -309,6 +312,7 @@ static int check_opts(srv_state *st) {
     if (o_threads < 0) return cli_error("serve", "--threads must be positive, got %d", o_threads);
     if (o_queue < 0) return cli_error("serve", "--queue must be 0 or more, got %d", o_queue);
     if (o_batch < 1) return cli_error("serve", "--batch must be positive, got %d", o_batch);
+    if (o_chunk < 1) return cli_error("serve", "--prefill-chunk must be positive, got %d", o_chunk);
     if (o_timeout < 1 || o_timeout > 3600) return cli_error("serve", "--timeout must be 1 to 3600 seconds, got %d", o_timeout);
     if (o_max_body < 1024 || o_max_body > (1ull << 30))
         return cli_error("serve", "--max-body must be between 1K and 1G, got %llu bytes", (unsigned long long)o_max_body);
@@ -320,6 +324,7 @@ static int check_opts(srv_state *st) {
     sp.n_threads = o_threads;
     sp.queue_max = o_queue;
     sp.n_batch = o_batch;
+    sp.n_chunk = o_chunk;
     st->load.sched = sp;
     st->load.skip_mem_check = o_no_mem_check;
     if (o_template_file) { /* read and checked now: a broken template is a start-up error, not a 500 later */
