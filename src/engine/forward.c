@@ -311,7 +311,7 @@ static void attend_heads(const attn_job *j, const float *q, float *o, int64_t h0
         float *sg = scores + (int64_t)g * n_vis;
         double sum = 0.0;
         for (int32_t k = 0; k < n_vis; k++) {
-            sg[k] = expf(sg[k] - max[g]);
+            sg[k] = sg[k] == -INFINITY ? 0.0f : expf(sg[k] - max[g]); /* a -inf score (soft-capped or not) adds nothing */
             sum += (double)sg[k];
         }
         inv[g] = (float)(1.0 / sum);
