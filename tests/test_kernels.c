@@ -530,6 +530,44 @@ TEST(gemm_q4_0_extremes) {
     free(scratch);
 }
 
+/* The same for Q8_0, whose tiles take |w| against the activations given
+ * w's sign: weights of -128 (which the reference quantiser never writes,
+ * but a file may hold) and 127 against activations +-127, the largest
+ * products a step carries. */
+TEST(gemm_q8_0_extremes) {
+    enum { NB = 5, NR = 9, NT = 9 };
+    unsigned char wbuf[NR * NB * sizeof(block_q8_0) + 1], xbuf[NT * NB * sizeof(block_q8_0) + 1];
+    for (int r = 0; r < NR; r++)
+        for (int b = 0; b < NB; b++) {
+            block_q8_0 wb;
+            wb.d = lair_f32_to_f16(0.5f);
+            memset(wb.qs, r % 2 ? 0x7F : 0x80, sizeof wb.qs);
+            memcpy(wbuf + 1 + (r * NB + b) * sizeof wb, &wb, sizeof wb);
+        }
+    for (int t = 0; t < NT; t++)
+        for (int b = 0; b < NB; b++) {
+            block_q8_0 xb;
+            xb.d = lair_f32_to_f16(0.25f);
+            for (int j = 0; j < 32; j++) xb.qs[j] = (int8_t)(t % 2 ? 127 : -127);
+            memcpy(xbuf + 1 + (t * NB + b) * sizeof xb, &xb, sizeof xb);
+        }
+    void *scratch = aligned_alloc(64, (size_t)((LAIR_GEMM_SCRATCH_BYTES(NB * 32) + 63) & ~(uint64_t)63));
+    REQUIRE(scratch);
+    for (int k = 0; k < n_other_isas; k++) {
+        const lair_kernels *kt = other_isas[k];
+        if (!kt->gemm[LAIR_TYPE_Q8_0]) continue;
+        float y[NT * NR];
+        kt->gemm[LAIR_TYPE_Q8_0](NB * 32, NR, NT, y, NR, wbuf + 1, NB * sizeof(block_q8_0), xbuf + 1, NB * sizeof(block_q8_0),
+                                 scratch);
+        for (int t = 0; t < NT; t++)
+            for (int r = 0; r < NR; r++) {
+                const double want = 0.5 * 0.25 * NB * 32 * (r % 2 ? 127.0 : -128.0) * (t % 2 ? 127.0 : -127.0);
+                CHECKF(y[t * NR + r] == (float)want, "%s row %d token %d: %g, want %g", kt->name, r, t, (double)y[t * NR + r], want);
+            }
+    }
+    free(scratch);
+}
+
 /* Where a format has several kernels, they agree bit for bit on each
  * (weight row, activation row) pair, whatever the number of activation rows
  * (the engine's results must not depend on batch composition). */
@@ -762,6 +800,7 @@ int main(void) {
     RUN(gemv_matches_vec_dot);
     RUN(gemm_matches_vec_dot);
     RUN(gemm_q4_0_extremes);
+    RUN(gemm_q8_0_extremes);
     RUN(vec_dot_rows_bitwise);
     RUN(gemv_tables);
     RUN(vec_dot_rows_tables);

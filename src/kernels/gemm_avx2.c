@@ -25,6 +25,9 @@
  * same bits as vec_dot, vec_dot_rows and gemv: prefill, batched decode and
  * single decode agree on every row and token.
  *
+ * Q8_0 weights use the same tiles and token groups with signed values; see
+ * q8_0_tile_block_tokens for how the signed x signed products stay exact.
+ *
  * Costs: a tile is repacked once per call (8 unpacks and an 8 x 8 dword
  * transpose per block) and used by every token of the call; the
  * activations' scales and sums are prepared once per call for all its
@@ -35,14 +38,15 @@
 #include "kernels/kernels.h"
 #include "kernels/kernels_internal.h"
 
-/* One block of a tile: levels 4s..4s+3 of rows 0..7 in q[s]; the rows'
+/* One 32-element block of a tile: values 4s..4s+3 of rows 0..7 in q[s]
+ * (Q4_0: the unsigned levels 0..15; Q8_0: the signed values); the rows'
  * scales as floats (0 for rows past the end of the matrix). */
-typedef struct q4_0_tile_block {
+typedef struct tile32_block {
     uint8_t q[8][32];
     float d[8];
-} q4_0_tile_block;
+} tile32_block;
 
-_Static_assert(sizeof(q4_0_tile_block) <= LAIR_GEMM_TILE_BLOCK_BYTES && sizeof(q4_0_tile_block) % 32 == 0, "tile block size");
+_Static_assert(sizeof(tile32_block) <= LAIR_GEMM_TILE_BLOCK_BYTES && sizeof(tile32_block) % 32 == 0, "tile block size");
 
 /* Rows i = 0..7 of 8 dwords each, transposed: r[k] = dword k of every row. */
 static inline AVX2_FN void transpose8_epi32(__m256i r[8]) {
@@ -175,13 +179,26 @@ static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float 
 
 /* Repacks rows 0..nrow-1 (nrow <= 8) of nb blocks; missing rows are zeros. */
 static AVX2_FN void q4_0_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
-    q4_0_tile_block *tb = tile;
+    tile32_block *tb = tile;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *bw = w + (uint64_t)b * sizeof(block_q4_0);
         __m256i r[8];
         for (int i = 0; i < 8; i++)
             r[i] = i < nrow ? unpack_nibbles16(bw + (uint64_t)i * ws + offsetof(block_q4_0, qs)) : _mm256_setzero_si256();
         _mm256_store_ps(tb[b].d, rows_f16(bw + offsetof(block_q4_0, d), ws, nrow));
+        transpose8_epi32(r);
+        for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(void *)tb[b].q[s], r[s]);
+    }
+}
+
+/* Q8_0: the rows' 32 signed values as they are. */
+static AVX2_FN void q8_0_tile_pack(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
+    tile32_block *tb = tile;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *bw = w + (uint64_t)b * sizeof(block_q8_0);
+        __m256i r[8];
+        for (int i = 0; i < 8; i++) r[i] = i < nrow ? load32(bw + (uint64_t)i * ws + offsetof(block_q8_0, qs)) : _mm256_setzero_si256();
+        _mm256_store_ps(tb[b].d, rows_f16(bw + offsetof(block_q8_0, d), ws, nrow));
         transpose8_epi32(r);
         for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(void *)tb[b].q[s], r[s]);
     }
@@ -226,7 +243,7 @@ static AVX2_FN void q8_0_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, i
  * vectors stay in registers for every token.  The empty asm after each add
  * keeps the int16 sums a chain: reassociated, the compiler would keep all
  * 8 x T products live at once and spill them. */
-static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_block_tokens(const q4_0_tile_block *wb,
+static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_block_tokens(const tile32_block *wb,
                                                                                  const q8_0_group_block *xb,
                                                                                  __m256 acc[][4], const int T, const int J) {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -247,33 +264,86 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_block_tokens
     }
 }
 
+/* Q8_0 weights are signed, and maddubs wants one unsigned side: the
+ * weights' magnitudes |w| (the unsigned side, up to 128) against the
+ * activations given the weights' signs (sign_epi8: within +-127, Q8_0
+ * activations never being -128), which is exact even for a weight of -128.
+ * A maddubs lane can reach 2 * 128 * 127 = 32512, so each step is widened
+ * at once (madd) instead of summing steps in int16 as Q4_0 does.  The
+ * float part is Q4_0's (and vec_dot_q8_0's): S_b exact, then c_b * S_b
+ * into the phase accumulator of block b. */
+static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_block_tokens(const tile32_block *wb,
+                                                                                 const q8_0_group_block *xb,
+                                                                                 __m256 acc[][4], const int T, const int J) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i aw[8];
+    _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) aw[s] = _mm256_abs_epi8(_mm256_load_si256((const __m256i *)(const void *)wb->q[s]));
+    const __m256 dw = _mm256_load_ps(wb->d);
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
+        __m256i si = _mm256_setzero_si256();
+        _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) {
+            int32_t y4;
+            memcpy(&y4, &xb->q[t][4 * s], 4);
+            /* the signed values are re-read from L1 (a load port) rather than
+             * kept in registers beside |w| */
+            __m256i ys = _mm256_sign_epi8(_mm256_set1_epi32(y4), _mm256_load_si256((const __m256i *)(const void *)wb->q[s]));
+            si = _mm256_add_epi32(si, _mm256_madd_epi16(_mm256_maddubs_epi16(aw[s], ys), ones));
+        }
+        __m256 c = _mm256_mul_ps(dw, _mm256_set1_ps(xb->d[t]));
+        acc[t][J] = _mm256_fmadd_ps(c, _mm256_cvtepi32_ps(si), acc[t][J]);
+    }
+}
+
 /* out[t][i] = dot(row i of the tile, token t of the group) for t < T (1..8,
- * a constant in each instance). */
-static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_group(int64_t nb, const q4_0_tile_block *tb,
-                                                                          const q8_0_group_block *g, float out[][8],
-                                                                          const int T) {
+ * a constant in each instance); q8 picks the Q8_0 block kernel. */
+static inline __attribute__((always_inline)) AVX2_FN void tile32_group(int64_t nb, const tile32_block *tb,
+                                                                       const q8_0_group_block *g, float out[][8],
+                                                                       const int T, const bool q8) {
     __m256 acc[8][4];
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) for (int j = 0; j < 4; j++) acc[t][j] = _mm256_setzero_ps();
+#define BLOCK_TOKENS(k, J)                                                 \
+    do {                                                                   \
+        if (q8) q8_0_tile_block_tokens(&tb[k], &g[k], acc, T, J);          \
+        else q4_0_tile_block_tokens(&tb[k], &g[k], acc, T, J);             \
+    } while (0)
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
-        q4_0_tile_block_tokens(&tb[b], &g[b], acc, T, 0);
-        q4_0_tile_block_tokens(&tb[b + 1], &g[b + 1], acc, T, 1);
-        q4_0_tile_block_tokens(&tb[b + 2], &g[b + 2], acc, T, 2);
-        q4_0_tile_block_tokens(&tb[b + 3], &g[b + 3], acc, T, 3);
+        BLOCK_TOKENS(b, 0);
+        BLOCK_TOKENS(b + 1, 1);
+        BLOCK_TOKENS(b + 2, 2);
+        BLOCK_TOKENS(b + 3, 3);
     }
-    if (b < nb) q4_0_tile_block_tokens(&tb[b], &g[b], acc, T, 0);
-    if (b + 1 < nb) q4_0_tile_block_tokens(&tb[b + 1], &g[b + 1], acc, T, 1);
-    if (b + 2 < nb) q4_0_tile_block_tokens(&tb[b + 2], &g[b + 2], acc, T, 2);
+    if (b < nb) BLOCK_TOKENS(b, 0);
+    if (b + 1 < nb) BLOCK_TOKENS(b + 1, 1);
+    if (b + 2 < nb) BLOCK_TOKENS(b + 2, 2);
+#undef BLOCK_TOKENS
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
         _mm256_storeu_ps(out[t], _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][2]), _mm256_add_ps(acc[t][1], acc[t][3])));
 }
 
-TILE_GROUP_INSTANCES(q4_0_tile_group, q4_0_tile_block, q8_0_group_block)
-static const gemm_format q4_0_format = {QK4_0, sizeof(block_q4_0), sizeof(q4_0_tile_block), sizeof(q8_0_group_block), q4_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group)};
+static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_group(int64_t nb, const tile32_block *tb,
+                                                                          const q8_0_group_block *g, float out[][8], const int T) {
+    tile32_group(nb, tb, g, out, T, false);
+}
+
+static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_group(int64_t nb, const tile32_block *tb,
+                                                                          const q8_0_group_block *g, float out[][8], const int T) {
+    tile32_group(nb, tb, g, out, T, true);
+}
+
+TILE_GROUP_INSTANCES(q4_0_tile_group, tile32_block, q8_0_group_block)
+TILE_GROUP_INSTANCES(q8_0_tile_group, tile32_block, q8_0_group_block)
+static const gemm_format q4_0_format = {QK4_0, sizeof(block_q4_0), sizeof(tile32_block), sizeof(q8_0_group_block), q4_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group)};
+static const gemm_format q8_0_format = {QK8_0, sizeof(block_q8_0), sizeof(tile32_block), sizeof(q8_0_group_block), q8_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q8_0_tile_group)};
 
 void AVX2_FN lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
     gemm_run(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
+}
+
+void AVX2_FN lair_gemm_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                                 const void *x, uint64_t xs, void *scratch) {
+    gemm_run(&q8_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
 }
 
 /* ---- Q4_K against Q8_K -----------------------------------------------------

@@ -66,6 +66,8 @@ void lair_gemv_q6_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_
 /* Matrix x matrix (lair_gemm_fn, gemm_avx2.c); bit-identical to vec_dot. */
 void lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                          const void *x, uint64_t xs, void *scratch);
+void lair_gemm_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                         const void *x, uint64_t xs, void *scratch);
 void lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                          const void *x, uint64_t xs, void *scratch);
 void lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
