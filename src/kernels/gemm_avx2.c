@@ -70,9 +70,15 @@ static inline AVX2_FN void transpose8_epi32(__m256i r[8]) {
 /* The f16 at p + i * ws of rows i < nrow (0 for the others) as 8 floats:
  * gathered in general registers and converted with one instruction. */
 static inline AVX2_FN __m256 rows_f16(const uint8_t *p, uint64_t ws, int nrow) {
-    uint64_t h[2] = {0, 0};
-    for (int i = 0; i < nrow; i++) h[i / 4] |= (uint64_t)u16_at(p + (uint64_t)i * ws) << (16 * (i % 4));
-    return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
+    /* two words in registers (unrolled, constant shifts): an array indexed
+     * in a loop went through the stack, and the vector load after its
+     * scalar stores stalled on store forwarding */
+    uint64_t lo = 0, hi = 0;
+    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+        if (i < nrow) lo |= (uint64_t)u16_at(p + (uint64_t)i * ws) << (16 * i);
+        if (i + 4 < nrow) hi |= (uint64_t)u16_at(p + (uint64_t)(i + 4) * ws) << (16 * i);
+    }
+    return _mm256_cvtph_ps(_mm_insert_epi64(_mm_cvtsi64_si128((long long)lo), (long long)hi, 1));
 }
 
 /* Rows r[0..7] of 16 bytes (per-row sub-block scales or mins), transposed:
