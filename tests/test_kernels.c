@@ -494,17 +494,21 @@ TEST(gemm_matches_vec_dot) {
     }
 }
 
-/* The largest partial sums a Q4_0 gemm carries in int16: every level 15
- * (u = 15, value 7) or 0 (value -8) against every activation +-127. */
-TEST(gemm_q4_0_extremes) {
+/* Every gemm kernel of format wt (a 32-element block: an f16 scale, then
+ * its level bytes) on blocks whose level bytes are all fill_odd (odd rows,
+ * each value level_odd) or fill_even (even rows), scale 0.5, against
+ * activations all +-127 with scale 0.25: the exact products' sums. */
+static void check_gemm_extremes(lair_type wt, uint8_t fill_odd, double level_odd, uint8_t fill_even, double level_even) {
     enum { NB = 5, NR = 9, NT = 9 };
-    unsigned char wbuf[NR * NB * sizeof(block_q4_0) + 1], xbuf[NT * NB * sizeof(block_q8_0) + 1];
+    uint64_t wb;
+    REQUIRE(lair_type_row_bytes(wt, 32, &wb) && wb <= sizeof(block_q8_0));
+    unsigned char wbuf[NR * NB * sizeof(block_q8_0) + 1], xbuf[NT * NB * sizeof(block_q8_0) + 1];
     for (int r = 0; r < NR; r++)
         for (int b = 0; b < NB; b++) {
-            block_q4_0 wb;
-            wb.d = lair_f32_to_f16(0.5f);
-            memset(wb.qs, r % 2 ? 0xFF : 0x00, sizeof wb.qs);
-            memcpy(wbuf + 1 + (r * NB + b) * sizeof wb, &wb, sizeof wb);
+            unsigned char *blk = wbuf + 1 + (r * NB + b) * wb;
+            lair_f16 d = lair_f32_to_f16(0.5f);
+            memcpy(blk, &d, sizeof d);
+            memset(blk + sizeof d, r % 2 ? fill_odd : fill_even, wb - sizeof d);
         }
     for (int t = 0; t < NT; t++)
         for (int b = 0; b < NB; b++) {
@@ -517,56 +521,28 @@ TEST(gemm_q4_0_extremes) {
     REQUIRE(scratch);
     for (int k = 0; k < n_other_isas; k++) {
         const lair_kernels *kt = other_isas[k];
-        if (!kt->gemm[LAIR_TYPE_Q4_0]) continue;
+        if (!kt->gemm[wt]) continue;
         float y[NT * NR];
-        kt->gemm[LAIR_TYPE_Q4_0](NB * 32, NR, NT, y, NR, wbuf + 1, NB * sizeof(block_q4_0), xbuf + 1, NB * sizeof(block_q8_0),
-                                 scratch);
+        kt->gemm[wt](NB * 32, NR, NT, y, NR, wbuf + 1, NB * wb, xbuf + 1, NB * sizeof(block_q8_0), scratch);
         for (int t = 0; t < NT; t++)
             for (int r = 0; r < NR; r++) {
-                const double want = 0.5 * 0.25 * NB * 32 * (r % 2 ? 7.0 : -8.0) * (t % 2 ? 127.0 : -127.0);
-                CHECKF(y[t * NR + r] == (float)want, "%s row %d token %d: %g, want %g", kt->name, r, t, (double)y[t * NR + r], want);
+                const double want = 0.5 * 0.25 * NB * 32 * (r % 2 ? level_odd : level_even) * (t % 2 ? 127.0 : -127.0);
+                CHECKF(y[t * NR + r] == (float)want, "%s %s row %d token %d: %g, want %g", kt->name, lair_type_name(wt), r, t,
+                       (double)y[t * NR + r], want);
             }
     }
     free(scratch);
 }
 
+/* The largest partial sums a Q4_0 gemm carries in int16: every level 15
+ * (u = 15, value 7) or 0 (value -8) against every activation +-127. */
+TEST(gemm_q4_0_extremes) { check_gemm_extremes(LAIR_TYPE_Q4_0, 0xFF, 7.0, 0x00, -8.0); }
+
 /* The same for Q8_0, whose tiles take |w| against the activations given
  * w's sign: weights of -128 (which the reference quantiser never writes,
  * but a file may hold) and 127 against activations +-127, the largest
  * products a step carries. */
-TEST(gemm_q8_0_extremes) {
-    enum { NB = 5, NR = 9, NT = 9 };
-    unsigned char wbuf[NR * NB * sizeof(block_q8_0) + 1], xbuf[NT * NB * sizeof(block_q8_0) + 1];
-    for (int r = 0; r < NR; r++)
-        for (int b = 0; b < NB; b++) {
-            block_q8_0 wb;
-            wb.d = lair_f32_to_f16(0.5f);
-            memset(wb.qs, r % 2 ? 0x7F : 0x80, sizeof wb.qs);
-            memcpy(wbuf + 1 + (r * NB + b) * sizeof wb, &wb, sizeof wb);
-        }
-    for (int t = 0; t < NT; t++)
-        for (int b = 0; b < NB; b++) {
-            block_q8_0 xb;
-            xb.d = lair_f32_to_f16(0.25f);
-            for (int j = 0; j < 32; j++) xb.qs[j] = (int8_t)(t % 2 ? 127 : -127);
-            memcpy(xbuf + 1 + (t * NB + b) * sizeof xb, &xb, sizeof xb);
-        }
-    void *scratch = aligned_alloc(64, (size_t)((LAIR_GEMM_SCRATCH_BYTES(NB * 32) + 63) & ~(uint64_t)63));
-    REQUIRE(scratch);
-    for (int k = 0; k < n_other_isas; k++) {
-        const lair_kernels *kt = other_isas[k];
-        if (!kt->gemm[LAIR_TYPE_Q8_0]) continue;
-        float y[NT * NR];
-        kt->gemm[LAIR_TYPE_Q8_0](NB * 32, NR, NT, y, NR, wbuf + 1, NB * sizeof(block_q8_0), xbuf + 1, NB * sizeof(block_q8_0),
-                                 scratch);
-        for (int t = 0; t < NT; t++)
-            for (int r = 0; r < NR; r++) {
-                const double want = 0.5 * 0.25 * NB * 32 * (r % 2 ? 127.0 : -128.0) * (t % 2 ? 127.0 : -127.0);
-                CHECKF(y[t * NR + r] == (float)want, "%s row %d token %d: %g, want %g", kt->name, r, t, (double)y[t * NR + r], want);
-            }
-    }
-    free(scratch);
-}
+TEST(gemm_q8_0_extremes) { check_gemm_extremes(LAIR_TYPE_Q8_0, 0x7F, 127.0, 0x80, -128.0); }
 
 /* Where a format has several kernels, they agree bit for bit on each
  * (weight row, activation row) pair, whatever the number of activation rows

@@ -8,23 +8,13 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "gguf/gguf.h"
+#include "core/sort.h"
 
 #define GGUF_MAX_SPLITS 9999 /* five-digit shard numbers, as the naming convention allows */
 
-static int bundle_name_cmp(const gguf_bundle *b, uint64_t i, uint64_t j) {
+static int bundle_name_cmp(void *ctx, uint64_t i, uint64_t j) {
+    const gguf_bundle *b = ctx;
     return strcmp(b->tensors[i]->name, b->tensors[j]->name);
-}
-
-static void bundle_sort(gguf_bundle *b, uint64_t *idx, uint64_t *tmp, uint64_t n) {
-    if (n < 2) return;
-    uint64_t h = n / 2;
-    bundle_sort(b, idx, tmp, h);
-    bundle_sort(b, idx + h, tmp, n - h);
-    uint64_t i = 0, j = h, k = 0;
-    while (i < h && j < n) tmp[k++] = bundle_name_cmp(b, idx[j], idx[i]) < 0 ? idx[j++] : idx[i++];
-    while (i < h) tmp[k++] = idx[i++];
-    while (j < n) tmp[k++] = idx[j++];
-    memcpy(idx, tmp, n * sizeof *idx);
 }
 
 static lair_status split_key(const gguf_file *f, const char *key, uint64_t *v, lair_err *err) {
@@ -140,7 +130,7 @@ lair_status gguf_bundle_open(const char *path, gguf_bundle **out, lair_err *err)
             b->tensor_sorted[k] = k;
             b->tensors[k++] = &b->files[i]->tensors[j];
         }
-    bundle_sort(b, b->tensor_sorted, tmp, b->n_tensors);
+    lair_sort_indices(b->tensor_sorted, tmp, b->n_tensors, bundle_name_cmp, b);
     lair_free(tmp);
     for (uint64_t i = 1; i < b->n_tensors; i++) {
         const gguf_tensor *x = b->tensors[b->tensor_sorted[i - 1]], *y = b->tensors[b->tensor_sorted[i]];

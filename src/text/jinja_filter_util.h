@@ -57,6 +57,16 @@ static inline int gen_result(jlist *l, jv *out) {
     return 0;
 }
 
+/* The end of a filter that built res (NULL when it failed early): after a
+ * failure (r != 0) res is dropped and -1 returned, else res is the result. */
+static inline int gen_finish(jrender *R, int r, jlist *res, jv *out) {
+    if (r) {
+        if (res) jv_unref(R, jv_listv(res, 0));
+        return -1;
+    }
+    return gen_result(res, out);
+}
+
 /* The sequence filters (jinja_filters_seq.c), (value, arguments) -> result. */
 int jf_batch(jrender *R, jv v, const jargs *a, jv *out);
 int jf_dictsort(jrender *R, jv v, const jargs *a, jv *out);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/sort.h"
 #include "text/jinja_filter_util.h"
 #include "text/jinja_internal.h"
 
@@ -101,7 +102,8 @@ typedef struct sortctx {
     int failed;
 } sortctx;
 
-static int key_cmp(sortctx *c, size_t x, size_t y) {
+static int key_cmp(void *ctx, uint64_t x, uint64_t y) {
+    sortctx *c = ctx;
     int r = 0;
     if (c->failed) return 0;
     if (jv_cmp(c->R, c->keys[x], c->keys[y], &r)) {
@@ -111,22 +113,9 @@ static int key_cmp(sortctx *c, size_t x, size_t y) {
     return c->reverse ? -r : r;
 }
 
-/* Stable merge sort of idx[0..n) by keys. */
-static void merge_sort(sortctx *c, size_t *idx, size_t *tmp, size_t n) {
-    if (n < 2) return;
-    size_t h = n / 2;
-    merge_sort(c, idx, tmp, h);
-    merge_sort(c, idx + h, tmp, n - h);
-    size_t i = 0, j = h, k = 0;
-    while (i < h && j < n) tmp[k++] = key_cmp(c, idx[j], idx[i]) < 0 ? idx[j++] : idx[i++];
-    while (i < h) tmp[k++] = idx[i++];
-    while (j < n) tmp[k++] = idx[j++];
-    memcpy(idx, tmp, n * sizeof *idx);
-}
-
 /* Sorts items by keys (both n long); returns a new list. */
 static int sort_by_keys(jrender *R, jv *items, jv *keys, size_t n, bool reverse, jlist **out) {
-    size_t *idx = jr_alloc(R, (n + 1) * sizeof *idx), *tmp = jr_alloc(R, (n + 1) * sizeof *tmp);
+    uint64_t *idx = jr_alloc(R, (n + 1) * sizeof *idx), *tmp = jr_alloc(R, (n + 1) * sizeof *tmp);
     if (!idx || !tmp) {
         jr_release(R, idx, (n + 1) * sizeof *idx);
         jr_release(R, tmp, (n + 1) * sizeof *tmp);
@@ -135,7 +124,7 @@ static int sort_by_keys(jrender *R, jv *items, jv *keys, size_t n, bool reverse,
     for (size_t i = 0; i < n; i++) idx[i] = i;
     sortctx c = {R, keys, reverse, 0};
     /* Python's reverse=True keeps equal items in their original order too */
-    merge_sort(&c, idx, tmp, n);
+    lair_sort_indices(idx, tmp, n, key_cmp, &c);
     int r = c.failed ? -1 : 0;
     jlist *l = r ? NULL : jlist_new(R, n);
     if (!r && !l) r = -1;
@@ -183,11 +172,7 @@ int jf_batch(jrender *R, jv v, const jargs *a, jv *out) {
     }
     if (cur) jv_unref(R, jv_listv(cur, 0));
     jv_unref(R, jv_listv(items, 0));
-    if (r) {
-        if (res) jv_unref(R, jv_listv(res, 0));
-        return -1;
-    }
-    return gen_result(res, out);
+    return gen_finish(R, r, res, out);
 }
 
 int jf_dictsort(jrender *R, jv v, const jargs *a, jv *out) {
@@ -303,16 +288,16 @@ int jf_groupby(jrender *R, jv v, const jargs *a, jv *out) {
         made++;
     }
     jlist *res = NULL;
-    size_t *order = NULL;
+    uint64_t *order = NULL;
     if (!r) {
         /* sort indices by key, then group runs of equal keys */
         order = jr_alloc(R, (n + 1) * sizeof *order);
-        size_t *tmp = jr_alloc(R, (n + 1) * sizeof *tmp);
+        uint64_t *tmp = jr_alloc(R, (n + 1) * sizeof *tmp);
         if (!order || !tmp) r = -1;
         else {
             for (size_t i = 0; i < n; i++) order[i] = i;
             sortctx c = {R, keys, false, 0};
-            merge_sort(&c, order, tmp, n);
+            lair_sort_indices(order, tmp, n, key_cmp, &c);
             r = c.failed ? -1 : 0;
         }
         jr_release(R, tmp, (n + 1) * sizeof *tmp);
@@ -615,11 +600,7 @@ int jf_slice(jrender *R, jv v, const jargs *a, jv *out) {
         else r = jlist_push(R, res, jv_listv(part, 0));
     }
     jv_unref(R, jv_listv(items, 0));
-    if (r) {
-        if (res) jv_unref(R, jv_listv(res, 0));
-        return -1;
-    }
-    return gen_result(res, out);
+    return gen_finish(R, r, res, out);
 }
 
 int jf_sort(jrender *R, jv v, const jargs *a, jv *out) {
@@ -763,9 +744,5 @@ int jf_unique(jrender *R, jv v, const jargs *a, jv *out) {
         sv.u.m = seen;
         jv_unref(R, sv);
     }
-    if (r) {
-        if (res) jv_unref(R, jv_listv(res, 0));
-        return -1;
-    }
-    return gen_result(res, out);
+    return gen_finish(R, r, res, out);
 }
