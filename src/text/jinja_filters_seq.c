@@ -93,6 +93,21 @@ static int lower_if_str(jrender *R, jv v, jv *out) {
     return call_method(R, v, "lower", NO_ARGS, out);
 }
 
+/* The comparison key of item: the value at path p (when p is given),
+ * lower-cased when a string unless cs (jinja2's case_sensitive=False). */
+static int item_key(jrender *R, const attrpath *p, bool cs, jv item, jv *key) {
+    jv raw;
+    int r = p ? attrpath_get(R, p, item, jv_missing(), &raw) : (raw = jv_ref(item), 0);
+    if (r) return r;
+    if (cs) {
+        *key = raw;
+        return 0;
+    }
+    r = lower_if_str(R, raw, key);
+    jv_unref(R, raw);
+    return r;
+}
+
 /* ---- sorting ------------------------------------------------------------------------- */
 
 typedef struct sortctx {
@@ -464,16 +479,8 @@ static int minmax(jrender *R, jv v, const jargs *a, bool want_max, jv *out) {
     size_t best = 0;
     jv bestkey = jv_missing();
     for (size_t i = 0; i < items->n && !r; i++) {
-        jv raw, key;
-        if (use_attr) r = attrpath_get(R, &p, items->v[i], jv_missing(), &raw);
-        else raw = jv_ref(items->v[i]);
-        if (r) break;
-        if (cs) key = raw;
-        else {
-            r = lower_if_str(R, raw, &key);
-            jv_unref(R, raw);
-            if (r) break;
-        }
+        jv key;
+        if ((r = item_key(R, use_attr ? &p : NULL, cs, items->v[i], &key))) break;
         if (i == 0) {
             bestkey = key;
             continue;
@@ -647,16 +654,8 @@ int jf_sort(jrender *R, jv v, const jargs *a, jv *out) {
             break;
         }
         for (size_t q = 0; q < (use_attr ? npaths : 1) && !r; q++) {
-            jv raw, key;
-            if (use_attr) r = attrpath_get(R, &paths[q], items->v[i], jv_missing(), &raw);
-            else raw = jv_ref(items->v[i]);
-            if (r) break;
-            if (cs) key = raw;
-            else {
-                r = lower_if_str(R, raw, &key);
-                jv_unref(R, raw);
-                if (r) break;
-            }
+            jv key;
+            if ((r = item_key(R, use_attr ? &paths[q] : NULL, cs, items->v[i], &key))) break;
             if (use_attr) r = jlist_push(R, kl, key);
             else keys[i] = key;
         }
@@ -720,16 +719,8 @@ int jf_unique(jrender *R, jv v, const jargs *a, jv *out) {
     jdict *seen = r ? NULL : jdict_new(R, 0);
     if (!r && (!res || !seen)) r = -1;
     for (size_t i = 0; i < items->n && !r; i++) {
-        jv raw, key;
-        if (use_attr) r = attrpath_get(R, &p, items->v[i], jv_missing(), &raw);
-        else raw = jv_ref(items->v[i]);
-        if (r) break;
-        if (cs) key = raw;
-        else {
-            r = lower_if_str(R, raw, &key);
-            jv_unref(R, raw);
-            if (r) break;
-        }
+        jv key;
+        if ((r = item_key(R, use_attr ? &p : NULL, cs, items->v[i], &key))) break;
         if (jdict_get(seen, key)) {
             jv_unref(R, key);
             continue;
