@@ -767,6 +767,104 @@ TEST(axpy_matches_scalar) {
     }
 }
 
+/* Attention over one KV head (scores and values for a group of query heads
+ * over listed cells): the scalar reference against double-precision sums of
+ * the decoded rows; every ISA bit-identical to it; a head's result the same
+ * bits whatever the group size; and a V row with infinities adds nothing
+ * where its probability is 0.  Rows at an odd address with padding between
+ * them; head sizes with and without a 16-element tail. */
+TEST(attention_kernels_match_scalar) {
+    const lair_kernels *ref = lair_kernels_for(LAIR_ISA_SCALAR);
+    const lair_type types[] = {LAIR_TYPE_F32, LAIR_TYPE_F16};
+    const int64_t hds[] = {8, 24, 64, 96, 128, 256};
+    const int groups[] = {1, 2, 3, 4, 5, 7, 8};
+    enum { POOL = 40, MAXG = 8, MAXHD = 256 };
+    for (int ti = 0; ti < 2; ti++) {
+        const lair_type t = types[ti];
+        const lair_type_traits *tr = lair_type_traits_of(t);
+        for (int isa = 0; isa < LAIR_ISA_COUNT; isa++) {
+            const lair_kernels *k = lair_kernels_for((lair_isa)isa);
+            if (!k) continue;
+            CHECKF((k->attn_scores[t] != NULL) == (ref->attn_scores[t] != NULL), "%s %s: scores entry", k->name, tr->name);
+            CHECKF((k->attn_values[t] != NULL) == (ref->attn_values[t] != NULL), "%s %s: values entry", k->name, tr->name);
+        }
+        for (int hi = 0; hi < 6; hi++) {
+            const int64_t hd = hds[hi];
+            const uint64_t rs = (uint64_t)hd * tr->block_bytes + 6; /* padding between rows */
+            uint8_t *pool = malloc(POOL * rs + 1), *enc = malloc((size_t)hd * 4);
+            float *dec = malloc((size_t)POOL * hd * sizeof *dec), f[MAXHD];
+            for (int r = 0; r < POOL; r++) {
+                for (int64_t d = 0; d < hd; d++) f[d] = rng_normal();
+                tr->from_float(f, enc, hd);
+                memcpy(pool + 1 + r * rs, enc, (size_t)hd * tr->block_bytes);
+                tr->to_float(enc, dec + (int64_t)r * hd, hd);
+            }
+            /* row 3 holds infinities: listed, but with probability 0 */
+            for (int64_t d = 0; d < hd; d++) f[d] = d % 2 ? INFINITY : -INFINITY;
+            tr->from_float(f, enc, hd);
+            memcpy(pool + 1 + 3 * rs, enc, (size_t)hd * tr->block_bytes);
+            int32_t cells[POOL];
+            int32_t n = 0;
+            for (int32_t r = 0; r < POOL; r++)
+                if (r == 3 || rng_u32() % 3) cells[n++] = r;
+            float q[MAXG * MAXHD], p[MAXG * POOL];
+            for (int i = 0; i < MAXG * MAXHD; i++) q[i] = lair_f16_to_f32(lair_f32_to_f16(rng_normal()));
+            for (int g = 0; g < MAXG; g++)
+                for (int32_t i = 0; i < n; i++) p[g * n + i] = cells[i] == 3 || i % 5 == 0 ? 0.0f : (float)rng_uniform();
+            for (int gi = 0; gi < 7; gi++) {
+                const int G = groups[gi];
+                float s_ref[MAXG * POOL], o_ref[MAXG * MAXHD];
+                memset(o_ref, 0, sizeof o_ref);
+                if (ref->attn_scores[t]) ref->attn_scores[t](hd, G, n, cells, pool + 1, rs, q, s_ref, n);
+                if (ref->attn_values[t]) ref->attn_values[t](hd, G, n, cells, pool + 1, rs, p, n, o_ref);
+                for (int g = 0; g < G; g++) {
+                    for (int32_t i = 0; ref->attn_scores[t] && i < n; i++) {
+                        if (cells[i] == 3) continue;
+                        double want = 0;
+                        for (int64_t d = 0; d < hd; d++) want += (double)dec[(int64_t)cells[i] * hd + d] * q[g * hd + d];
+                        CHECKF(fabs(s_ref[g * n + i] - want) <= 1e-5 * (1 + sqrt((double)hd)), "scalar %s scores hd=%lld g=%d i=%d: %g vs %g",
+                               tr->name, (long long)hd, g, (int)i, s_ref[g * n + i], want);
+                    }
+                    for (int64_t d = 0; ref->attn_values[t] && d < hd; d++) {
+                        double want = 0;
+                        for (int32_t i = 0; i < n; i++)
+                            if (p[g * n + i] != 0.0f) want += (double)p[g * n + i] * dec[(int64_t)cells[i] * hd + d];
+                        CHECKF(fabs(o_ref[g * hd + d] - want) <= 1e-5 * (1 + fabs(want)), "scalar %s values hd=%lld g=%d d=%lld: %g vs %g",
+                               tr->name, (long long)hd, g, (long long)d, o_ref[g * hd + d], want);
+                    }
+                }
+                for (int isa = 0; isa < LAIR_ISA_COUNT; isa++) {
+                    const lair_kernels *k = lair_kernels_for((lair_isa)isa);
+                    if (!k) continue;
+                    if (k->attn_scores[t]) {
+                        float s[MAXG * POOL], one[POOL];
+                        k->attn_scores[t](hd, G, n, cells, pool + 1, rs, q, s, n);
+                        CHECKF(memcmp(s, s_ref, (size_t)G * n * sizeof *s) == 0, "%s %s scores hd=%lld G=%d differ from scalar", k->name,
+                               tr->name, (long long)hd, G);
+                        k->attn_scores[t](hd, 1, n, cells, pool + 1, rs, q + (G - 1) * hd, one, n);
+                        CHECKF(memcmp(one, s + (G - 1) * n, (size_t)n * sizeof *s) == 0, "%s %s scores hd=%lld: head %d alone differs", k->name,
+                               tr->name, (long long)hd, G - 1);
+                    }
+                    if (k->attn_values[t]) {
+                        float o[MAXG * MAXHD], one[MAXHD];
+                        memset(o, 0, sizeof o);
+                        memset(one, 0, sizeof one);
+                        k->attn_values[t](hd, G, n, cells, pool + 1, rs, p, n, o);
+                        CHECKF(memcmp(o, o_ref, (size_t)G * hd * sizeof *o) == 0, "%s %s values hd=%lld G=%d differ from scalar", k->name,
+                               tr->name, (long long)hd, G);
+                        k->attn_values[t](hd, 1, n, cells, pool + 1, rs, p + (G - 1) * n, n, one);
+                        CHECKF(memcmp(one, o + (G - 1) * hd, (size_t)hd * sizeof *o) == 0, "%s %s values hd=%lld: head %d alone differs", k->name,
+                               tr->name, (long long)hd, G - 1);
+                    }
+                }
+            }
+            free(pool);
+            free(enc);
+            free(dec);
+        }
+    }
+}
+
 int main(void) {
     find_isas();
     RUN(vec_dot_quantized_rows);
@@ -781,6 +879,7 @@ int main(void) {
     RUN(gemv_tables);
     RUN(vec_dot_rows_tables);
     RUN(axpy_matches_scalar);
+    RUN(attention_kernels_match_scalar);
     RUN(vec_dot_q8_0_extremes);
     RUN(vec_dot_type_mapping);
     RUN(isa_tables);

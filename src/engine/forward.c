@@ -287,23 +287,43 @@ static void attend_heads(const attn_job *j, const float *q, float *o, int64_t h0
      * before the product, as the reference computes them */
     float scale = 1.0f / sqrtf((float)hd), cap = hp->attn_softcap;
     bool pre = c->m->arch->q_prescale;
+    /* the one-KV-head kernels take the whole group of heads per call: scores
+     * for f16 caches (f32 ones keep the double-precision dot products that
+     * the golden tests' exactness rests on), values for f32 and f16 caches;
+     * otherwise one dot product (and one axpy) per cell and head */
+    lair_attn_scores_fn group_scores = hd % 8 == 0 ? c->kern->attn_scores[c->kv_type] : NULL;
+    lair_attn_values_fn group_values = hd % 8 == 0 ? c->kern->attn_values[c->kv_type] : NULL;
+    float *qf = (float *)(void *)qconv; /* group_scores' queries: [G][hd] */
     for (int g = 0; g < G; g++) {
         const float *qg = q + g * hd;
+        float *dst = group_scores ? qf + g * hd : vrow;
         if (pre) {
-            for (int64_t d = 0; d < hd; d++) vrow[d] = qg[d] * scale;
-            qg = vrow;
+            for (int64_t d = 0; d < hd; d++) dst[d] = qg[d] * scale;
+            qg = dst;
         }
-        qtr->from_float(qg, qconv + (uint64_t)g * c->qconv_bytes, hd);
+        if (group_scores) { /* rounded as the partner format rounds it, back as floats */
+            qtr->from_float(qg, (uint8_t *)vrow, hd);
+            qtr->to_float((const uint8_t *)vrow, dst, hd);
+        } else {
+            qtr->from_float(qg, qconv + (uint64_t)g * c->qconv_bytes, hd);
+        }
     }
-    for (int g = 0; g < G; g++) max[g] = -INFINITY;
-    for (int32_t k = 0; k < n_vis; k++) {
-        const uint8_t *kr = kc + (uint64_t)vis[k] * c->kv_row_bytes;
-        for (int g = 0; g < G; g++) {
-            float s;
-            dot(hd, &s, kr, qconv + (uint64_t)g * c->qconv_bytes);
+    if (group_scores) {
+        group_scores(hd, G, n_vis, vis, kc, c->kv_row_bytes, qf, scores, n_vis);
+    } else {
+        for (int32_t k = 0; k < n_vis; k++) {
+            const uint8_t *kr = kc + (uint64_t)vis[k] * c->kv_row_bytes;
+            for (int g = 0; g < G; g++) dot(hd, &scores[(int64_t)g * n_vis + k], kr, qconv + (uint64_t)g * c->qconv_bytes);
+        }
+    }
+    for (int g = 0; g < G; g++) {
+        float *sg = scores + (int64_t)g * n_vis;
+        max[g] = -INFINITY;
+        for (int32_t k = 0; k < n_vis; k++) {
+            float s = sg[k];
             if (!pre) s *= scale;
             if (cap > 0) s = softcap(s, cap);
-            scores[(int64_t)g * n_vis + k] = s;
+            sg[k] = s;
             if (s > max[g]) max[g] = s;
         }
     }
@@ -316,6 +336,14 @@ static void attend_heads(const attn_job *j, const float *q, float *o, int64_t h0
         }
         inv[g] = (float)(1.0 / sum);
         memset(o + g * hd, 0, (size_t)hd * sizeof *o);
+    }
+    if (group_values) {
+        for (int g = 0; g < G; g++) {
+            float *sg = scores + (int64_t)g * n_vis;
+            for (int32_t k = 0; k < n_vis; k++) sg[k] *= inv[g];
+        }
+        group_values(hd, G, n_vis, vis, vc, c->kv_row_bytes, scores, n_vis, o);
+        return;
     }
     lair_axpy_fn axpy = c->kern->axpy[c->kv_type];
     for (int32_t k = 0; k < n_vis; k++) {

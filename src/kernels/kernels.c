@@ -64,6 +64,8 @@ static const lair_kernels kernels_scalar = {
     {0}, /* no gemv kernels: the engine calls vec_dot per row */
     {0}, /* no gemm kernels */
     {0},
+    {[LAIR_TYPE_F16] = lair_attn_scores_f16_scalar},
+    {[LAIR_TYPE_F32] = lair_attn_values_f32_scalar, [LAIR_TYPE_F16] = lair_attn_values_f16_scalar},
 };
 
 #if defined(__x86_64__)
@@ -117,6 +119,8 @@ static const lair_kernels kernels_avx2 = {
      * at 16; Q6_K 0.8-1.07x at 16-32, 1.0-1.16x at 40, 1.2x at 48; Q8_0
      * 0.6-0.7x at 4, 0.8-1.1x at 6-12, 1.2x at 16, 1.5x at 64 */
     {[LAIR_TYPE_Q4_0] = 5, [LAIR_TYPE_Q8_0] = 16, [LAIR_TYPE_Q4_K] = 12, [LAIR_TYPE_Q6_K] = 40},
+    {[LAIR_TYPE_F16] = lair_attn_scores_f16_avx2},
+    {[LAIR_TYPE_F32] = lair_attn_values_f32_avx2, [LAIR_TYPE_F16] = lair_attn_values_f16_avx2},
 };
 
 /* AVX2, FMA and F16C (every AVX2 CPU has F16C, but the kernels use it, so

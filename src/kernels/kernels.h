@@ -52,6 +52,24 @@ typedef void (*lair_axpy_fn)(int64_t n, float *y, float a, const void *x);
 typedef void (*lair_gemm_fn)(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                              const void *x, uint64_t xs, void *scratch);
 
+/* Attention over one KV head for the G query heads sharing it, over n cells
+ * of the KV cache (rows at k or v + cells[i] * rs bytes, in the KV format;
+ * hd, the head size, a multiple of 8):
+ *   scores: s[g * ss + i] = dot(K row cells[i], q + g * hd) for g < G,
+ *           i < n; q holds G query heads as floats (already rounded as the
+ *           format's partner would round them);
+ *   values: o[g * hd + d] += p[g * ps + i] * V row cells[i] [d], over
+ *           i = 0 .. n-1 in order, one fused multiply-add per term, terms
+ *           with p == 0 skipped.
+ * Every variant gives the scalar reference's bits (attn_scalar.c states the
+ * summation order), and a head's result depends on nothing but its own
+ * query, probabilities and the rows listed: not on G, on the other heads,
+ * or on the batch. */
+typedef void (*lair_attn_scores_fn)(int64_t hd, int G, int32_t n, const int32_t *cells, const void *k, uint64_t rs,
+                                    const float *q, float *s, int64_t ss);
+typedef void (*lair_attn_values_fn)(int64_t hd, int G, int32_t n, const int32_t *cells, const void *v, uint64_t rs,
+                                    const float *p, int64_t ps, float *o);
+
 typedef enum lair_isa { LAIR_ISA_SCALAR = 0, LAIR_ISA_AVX2, LAIR_ISA_AVX512, LAIR_ISA_NEON, LAIR_ISA_COUNT } lair_isa;
 
 typedef struct lair_kernels {
@@ -66,6 +84,8 @@ typedef struct lair_kernels {
      * repacking is paid once per call, so it loses on small batches (measured
      * per ISA and format; the kernels give the same bits either way) */
     uint8_t gemm_min_tokens[LAIR_TYPE_COUNT];
+    lair_attn_scores_fn attn_scores[LAIR_TYPE_COUNT]; /* by KV format: f16; NULL: vec_dot per (cell, head) */
+    lair_attn_values_fn attn_values[LAIR_TYPE_COUNT]; /* f32, f16; NULL: axpy or decode per (cell, head) */
 } lair_kernels;
 
 /* The partner activation format of a weight format (LAIR_TYPE_COUNT when

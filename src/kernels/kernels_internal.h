@@ -33,6 +33,17 @@ void lair_vec_dot_iq4_xs_scalar(int64_t n, float *s, const void *w, const void *
 void lair_axpy_f32_scalar(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_scalar(int64_t n, float *y, float a, const void *x);
 
+/* attention over one KV head (lair_attn_scores_fn / lair_attn_values_fn,
+ * attn_scalar.c: the specification of their summation order), every ISA */
+void lair_attn_scores_f32_scalar(int64_t hd, int G, int32_t n, const int32_t *cells, const void *k, uint64_t rs,
+                                 const float *q, float *s, int64_t ss);
+void lair_attn_scores_f16_scalar(int64_t hd, int G, int32_t n, const int32_t *cells, const void *k, uint64_t rs,
+                                 const float *q, float *s, int64_t ss);
+void lair_attn_values_f32_scalar(int64_t hd, int G, int32_t n, const int32_t *cells, const void *v, uint64_t rs,
+                                 const float *p, int64_t ps, float *o);
+void lair_attn_values_f16_scalar(int64_t hd, int G, int32_t n, const int32_t *cells, const void *v, uint64_t rs,
+                                 const float *p, int64_t ps, float *o);
+
 /* ---- AVX2 + FMA + F16C (x86-64; call only when the CPU has them) --------- */
 #if defined(__x86_64__)
 void lair_vec_dot_f32_avx2(int64_t n, float *s, const void *w, const void *x);
@@ -75,6 +86,15 @@ void lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, c
 /* y += a * x (x f32 or f16) */
 void lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_avx2(int64_t n, float *y, float a, const void *x);
+/* attention over one KV head (attn_avx2.c); bit-identical to the scalar ones */
+void lair_attn_scores_f32_avx2(int64_t hd, int G, int32_t n, const int32_t *cells, const void *k, uint64_t rs,
+                               const float *q, float *s, int64_t ss);
+void lair_attn_scores_f16_avx2(int64_t hd, int G, int32_t n, const int32_t *cells, const void *k, uint64_t rs,
+                               const float *q, float *s, int64_t ss);
+void lair_attn_values_f32_avx2(int64_t hd, int G, int32_t n, const int32_t *cells, const void *v, uint64_t rs,
+                               const float *p, int64_t ps, float *o);
+void lair_attn_values_f16_avx2(int64_t hd, int G, int32_t n, const int32_t *cells, const void *v, uint64_t rs,
+                               const float *p, int64_t ps, float *o);
 
 #endif
 
