@@ -865,6 +865,52 @@ TEST(attention_kernels_match_scalar) {
     }
 }
 
+/* Activation quantizers: every ISA's the same bytes as the format's own
+ * from_float, on random rows and on the cases the rules single out: zeros,
+ * NaN and infinities, values too small for a finite scale, huge values (the
+ * f16 scale saturating), exact ties of the rounding, and equal magnitudes
+ * of opposite sign (Q8_K takes the first one's sign). */
+TEST(quantize_matches_from_float) {
+    const lair_type types[] = {LAIR_TYPE_Q8_0, LAIR_TYPE_Q8_K};
+    enum { N = 512, CASES = 9 };
+    for (int ti = 0; ti < 2; ti++) {
+        const lair_type t = types[ti];
+        const lair_type_traits *tr = lair_type_traits_of(t);
+        uint64_t rb = 0;
+        REQUIRE(lair_type_row_bytes(t, N, &rb));
+        unsigned char *want = malloc(rb), *got = malloc(rb + 1);
+        for (int c = 0; c < CASES; c++) {
+            float x[N];
+            for (int i = 0; i < N; i++) {
+                float r = rng_normal();
+                switch (c) {
+                case 0: x[i] = r; break;
+                case 1: x[i] = i % 64 < 32 ? 0.0f : r * 1e-3f; break;
+                case 2: x[i] = i % 7 == 0 ? NAN : r; break;
+                case 3: x[i] = i % 29 == 0 ? (i % 2 ? INFINITY : -INFINITY) : r; break;
+                case 4: x[i] = r * 1e-40f; break;                  /* scale not finite */
+                case 5: x[i] = r * 3e38f; break;                    /* f16 scale saturates */
+                case 6: x[i] = (float)(i % 255 - 127) + 0.5f; break; /* ties after scaling by 1 */
+                case 7: x[i] = i % 5 == 0 ? (i % 10 ? 4.0f : -4.0f) : r; break;
+                default: x[i] = i % 3 ? -0.0f : 0.0f; break;
+                }
+            }
+            if (c == 6)
+                for (int b = 0; b < N; b += 32) x[b] = 127.0f; /* max 127: d = 1 */
+            tr->from_float(x, want, N);
+            for (int isa = 0; isa < LAIR_ISA_COUNT; isa++) {
+                const lair_kernels *k = lair_kernels_for((lair_isa)isa);
+                if (!k || !k->quantize[t]) continue;
+                memset(got, 0xA5, rb + 1);
+                k->quantize[t](x, got + 1, N); /* at an odd address */
+                CHECKF(memcmp(got + 1, want, rb) == 0, "%s %s case %d differs from from_float", k->name, tr->name, c);
+            }
+        }
+        free(want);
+        free(got);
+    }
+}
+
 int main(void) {
     find_isas();
     RUN(vec_dot_quantized_rows);
@@ -880,6 +926,7 @@ int main(void) {
     RUN(vec_dot_rows_tables);
     RUN(axpy_matches_scalar);
     RUN(attention_kernels_match_scalar);
+    RUN(quantize_matches_from_float);
     RUN(vec_dot_q8_0_extremes);
     RUN(vec_dot_type_mapping);
     RUN(isa_tables);

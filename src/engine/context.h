@@ -53,6 +53,12 @@ struct lair_context {
     uint64_t qconv_bytes;
     uint8_t *act;    /* activations converted for vec_dot: [n_batch][largest row] */
     uint64_t act_row_cap; /* bytes per token in act */
+    struct {              /* what act holds: the rows last converted (a product whose */
+        const float *x;   /* input is the previous one's skips converting them again) */
+        int64_t ldx, ne0;
+        int n_tok;
+        lair_type type;
+    } act_of;
     uint8_t *gemm_scratch; /* [n_threads][gemm_scratch_bytes] tiles of the gemm kernels, 64-byte aligned */
     uint64_t gemm_scratch_bytes; /* per thread, a multiple of 64 */
     void *gemm_scratch_block;    /* the allocation gemm_scratch lies in */

@@ -117,7 +117,7 @@ static void matmul_rows(void *arg, int ith, int nth) {
 /* Converting the activations to the partner format, tokens spread over
  * the pool (for a long prompt this is a few percent of a product). */
 typedef struct convert_job {
-    const lair_type_traits *atr;
+    lair_quantize_fn quant;
     const float *x;
     int64_t ldx, ne0;
     uint8_t *act;
@@ -127,14 +127,14 @@ typedef struct convert_job {
 
 static void convert_tokens(void *arg, int ith, int nth) {
     const convert_job *j = arg;
-    for (int t = ith; t < j->n_tok; t += nth) j->atr->from_float(j->x + (int64_t)t * j->ldx, j->act + (uint64_t)t * j->arow, j->ne0);
+    for (int t = ith; t < j->n_tok; t += nth) j->quant(j->x + (int64_t)t * j->ldx, j->act + (uint64_t)t * j->arow, j->ne0);
 }
 
 /* y[t*ldy + r] = dot(W row r, x[t*ldx ..]) for r < n_rows, t < n_tok.
  * W: n_rows rows of ne0 values of type wt starting at w.  The activations are
  * first converted to the weight format's partner format. */
 static void matmul(lair_context *c, const uint8_t *w, lair_type wt, int64_t ne0, int64_t n_rows, const float *x,
-                   int64_t ldx, int n_tok, float *y, int64_t ldy) {
+                   int64_t ldx, int n_tok, float *y, int64_t ldy, bool again) {
     lair_type at = lair_vec_dot_type(wt);
     const lair_type_traits *atr = lair_type_traits_of(at);
     matmul_job j = {w, c->act, row_bytes(wt, ne0), row_bytes(at, ne0), ne0, n_rows, n_tok, y, ldy, c->kern->vec_dot[wt],
@@ -150,17 +150,24 @@ static void matmul(lair_context *c, const uint8_t *w, lair_type wt, int64_t ne0,
     j.chunk = j.chunk < 16 ? 16 : j.chunk > 256 ? 256 : j.chunk;
     if (j.gemm && n_tok >= j.gemm_min && j.chunk < 64) j.chunk = 64;
     atomic_init(&j.next, 0);
-    convert_job cj = {atr, x, ldx, ne0, c->act, j.arow, n_tok};
-    if (n_tok >= 4) lair_pool_run(c->pool, convert_tokens, &cj);
-    else convert_tokens(&cj, 0, 1);
+    /* again: x is the previous product's input, unchanged since (Q, K and V
+     * of one block; gate and up); its rows are converted already if the
+     * partner format and shape are the same */
+    if (!(again && c->act_of.x == x && c->act_of.ldx == ldx && c->act_of.ne0 == ne0 && c->act_of.n_tok == n_tok &&
+          c->act_of.type == at)) {
+        convert_job cj = {c->kern->quantize[at] ? c->kern->quantize[at] : atr->from_float, x, ldx, ne0, c->act, j.arow, n_tok};
+        if (n_tok >= 4) lair_pool_run(c->pool, convert_tokens, &cj);
+        else convert_tokens(&cj, 0, 1);
+        c->act_of.x = x, c->act_of.ldx = ldx, c->act_of.ne0 = ne0, c->act_of.n_tok = n_tok, c->act_of.type = at;
+    }
     /* small products are not worth waking the other threads for */
     if (n_rows * ne0 * n_tok < 32768) matmul_range(&j, 0, n_rows, 0);
     else lair_pool_run(c->pool, matmul_rows, &j);
 }
 
 static void matmul_tensor(lair_context *c, const gguf_tensor *W, const float *x, int64_t ldx, int n_tok, float *y,
-                          int64_t ldy) {
-    matmul(c, W->data, W->type, W->ne[0], W->ne[1], x, ldx, n_tok, y, ldy);
+                          int64_t ldy, bool again) {
+    matmul(c, W->data, W->type, W->ne[0], W->ne[1], x, ldx, n_tok, y, ldy, again);
 }
 
 static void add_bias(const gguf_tensor *b, float *y, int64_t ldy, int n_tok) {
@@ -400,13 +407,13 @@ static void ffn_dense(lair_context *c, const lair_layer *l, int n) {
     const lair_hparams *hp = &c->m->hp;
     int64_t E = hp->n_embd, F = hp->n_ff, ld = 2 * F;
     if (l->ffn_gate) {
-        matmul_tensor(c, l->ffn_gate, c->xn, E, n, c->ffn, ld);
-        matmul_tensor(c, l->ffn_up, c->xn, E, n, c->ffn + F, ld);
+        matmul_tensor(c, l->ffn_gate, c->xn, E, n, c->ffn, ld, false);
+        matmul_tensor(c, l->ffn_up, c->xn, E, n, c->ffn + F, ld, true);
     } else { /* fused [gate; up] rows */
-        matmul_tensor(c, l->ffn_up, c->xn, E, n, c->ffn, ld);
+        matmul_tensor(c, l->ffn_up, c->xn, E, n, c->ffn, ld, false);
     }
     for (int t = 0; t < n; t++) glu(c, c->ffn + t * ld, c->ffn + t * ld + F, F);
-    matmul_tensor(c, l->ffn_down, c->ffn, ld, n, c->proj, E);
+    matmul_tensor(c, l->ffn_down, c->ffn, ld, n, c->proj, E, false);
 }
 
 /* Mixture of experts: each entry goes through its top-k experts by router
@@ -425,7 +432,7 @@ static void ffn_moe(lair_context *c, const lair_layer *l, int n) {
     uint64_t down_stride = row_bytes(l->ffn_down_exps->type, F) * (uint64_t)E;
     /* route[t][x]: the weight of expert x for token t, or -1 if not chosen */
     float *route = c->moe_route;
-    matmul_tensor(c, l->ffn_gate_inp, c->xn, E, n, route, X);
+    matmul_tensor(c, l->ffn_gate_inp, c->xn, E, n, route, X, false);
     for (int t = 0; t < n; t++) {
         float *probs = route + (int64_t)t * X;
         float max = -INFINITY;
@@ -465,13 +472,13 @@ static void ffn_moe(lair_context *c, const lair_layer *l, int n) {
         }
         if (m == 0) continue;
         matmul(c, (const uint8_t *)l->ffn_gate_exps->data + (uint64_t)x * gate_stride, l->ffn_gate_exps->type, E, F, c->moe_in,
-               E, m, c->ffn, ld);
+               E, m, c->ffn, ld, false);
         matmul(c, (const uint8_t *)l->ffn_up_exps->data + (uint64_t)x * up_stride, l->ffn_up_exps->type, E, F, c->moe_in, E,
-               m, c->ffn + F, ld);
+               m, c->ffn + F, ld, true);
         for (int i = 0; i < m; i++) glu(c, c->ffn + i * ld, c->ffn + i * ld + F, F);
         /* proj serves as scratch for the expert's outputs until the end */
         matmul(c, (const uint8_t *)l->ffn_down_exps->data + (uint64_t)x * down_stride, l->ffn_down_exps->type, F, E, c->ffn,
-               ld, m, c->proj, E);
+               ld, m, c->proj, E, false);
         for (int i = 0; i < m; i++) {
             int t = c->moe_tok[i];
             float wt = route[(int64_t)t * X + x], *acc = c->moe_acc + (int64_t)t * E;
@@ -503,11 +510,11 @@ static void layer_forward(lair_context *c, int il, const lair_batch_entry *e, in
     int64_t E = hp->n_embd, n_q = hp->n_head * hp->head_dim, n_kv = hp->n_head_kv * hp->head_dim, ld = n_q + 2 * n_kv;
     for (int t = 0; t < n; t++) rms_norm(c->xn + t * E, c->x + t * E, l->attn_norm, E, hp->norm_eps);
     if (l->wqkv) {
-        matmul_tensor(c, l->wqkv, c->xn, E, n, c->qkv, ld);
+        matmul_tensor(c, l->wqkv, c->xn, E, n, c->qkv, ld, false);
     } else {
-        matmul_tensor(c, l->wq, c->xn, E, n, c->qkv, ld);
-        matmul_tensor(c, l->wk, c->xn, E, n, c->qkv + n_q, ld);
-        matmul_tensor(c, l->wv, c->xn, E, n, c->qkv + n_q + n_kv, ld);
+        matmul_tensor(c, l->wq, c->xn, E, n, c->qkv, ld, false);
+        matmul_tensor(c, l->wk, c->xn, E, n, c->qkv + n_q, ld, true);
+        matmul_tensor(c, l->wv, c->xn, E, n, c->qkv + n_q + n_kv, ld, true);
     }
     add_bias(l->bq, c->qkv, ld, n);
     add_bias(l->bk, c->qkv + n_q, ld, n);
@@ -522,7 +529,7 @@ static void layer_forward(lair_context *c, int il, const lair_batch_entry *e, in
     int group = (int64_t)n * hp->n_head_kv >= 2 * (int64_t)lair_pool_size(c->pool) ? per_kv : 1;
     attn_job aj = {c, l, il, n, group, e};
     lair_pool_run(c->pool, attend_units, &aj);
-    matmul_tensor(c, l->wo, c->attn, n_q, n, c->proj, E);
+    matmul_tensor(c, l->wo, c->attn, n_q, n, c->proj, E, false);
     for (int t = 0; t < n; t++) {
         float *p = c->proj + t * E, *x = c->x + t * E;
         if (l->attn_post_norm) rms_norm(p, p, l->attn_post_norm, E, hp->norm_eps);
@@ -598,7 +605,7 @@ lair_status lair_decode(lair_context *c, const lair_batch_entry *e, int32_t n, l
     }
     for (int t = n; t < c->p.n_batch; t++) c->out_row[t] = -1;
     if (n_out) {
-        matmul_tensor(c, c->m->output, c->xn, E, n_out, c->logits, hp->n_vocab);
+        matmul_tensor(c, c->m->output, c->xn, E, n_out, c->logits, hp->n_vocab, false);
         float cap = hp->final_softcap;
         if (cap > 0)
             for (int64_t i = 0; i < (int64_t)n_out * hp->n_vocab; i++) c->logits[i] = softcap(c->logits[i], cap);

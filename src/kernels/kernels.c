@@ -66,6 +66,7 @@ static const lair_kernels kernels_scalar = {
     {0},
     {[LAIR_TYPE_F16] = lair_attn_scores_f16_scalar},
     {[LAIR_TYPE_F32] = lair_attn_values_f32_scalar, [LAIR_TYPE_F16] = lair_attn_values_f16_scalar},
+    {0}, /* activations quantized by the formats' own from_float */
 };
 
 #if defined(__x86_64__)
@@ -121,6 +122,7 @@ static const lair_kernels kernels_avx2 = {
     {[LAIR_TYPE_Q4_0] = 5, [LAIR_TYPE_Q8_0] = 16, [LAIR_TYPE_Q4_K] = 12, [LAIR_TYPE_Q6_K] = 40},
     {[LAIR_TYPE_F16] = lair_attn_scores_f16_avx2},
     {[LAIR_TYPE_F32] = lair_attn_values_f32_avx2, [LAIR_TYPE_F16] = lair_attn_values_f16_avx2},
+    {[LAIR_TYPE_Q8_0] = lair_quantize_q8_0_avx2, [LAIR_TYPE_Q8_K] = lair_quantize_q8_K_avx2},
 };
 
 /* AVX2, FMA and F16C (every AVX2 CPU has F16C, but the kernels use it, so

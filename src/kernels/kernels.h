@@ -70,6 +70,11 @@ typedef void (*lair_attn_scores_fn)(int64_t hd, int G, int32_t n, const int32_t 
 typedef void (*lair_attn_values_fn)(int64_t hd, int G, int32_t n, const int32_t *cells, const void *v, uint64_t rs,
                                     const float *p, int64_t ps, float *o);
 
+/* Activation rows into a partner format (Q8_0, Q8_K): n values (a multiple
+ * of the block size) from src into blocks at dst, the same bits as the
+ * format's from_float (src/tensor), which is their specification. */
+typedef void (*lair_quantize_fn)(const float *src, void *dst, int64_t n);
+
 typedef enum lair_isa { LAIR_ISA_SCALAR = 0, LAIR_ISA_AVX2, LAIR_ISA_AVX512, LAIR_ISA_NEON, LAIR_ISA_COUNT } lair_isa;
 
 typedef struct lair_kernels {
@@ -86,6 +91,7 @@ typedef struct lair_kernels {
     uint8_t gemm_min_tokens[LAIR_TYPE_COUNT];
     lair_attn_scores_fn attn_scores[LAIR_TYPE_COUNT]; /* by KV format: f16; NULL: vec_dot per (cell, head) */
     lair_attn_values_fn attn_values[LAIR_TYPE_COUNT]; /* f32, f16; NULL: axpy or decode per (cell, head) */
+    lair_quantize_fn quantize[LAIR_TYPE_COUNT];       /* by activation format; NULL: its from_float */
 } lair_kernels;
 
 /* The partner activation format of a weight format (LAIR_TYPE_COUNT when

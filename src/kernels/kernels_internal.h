@@ -86,6 +86,9 @@ void lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, c
 /* y += a * x (x f32 or f16) */
 void lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_avx2(int64_t n, float *y, float a, const void *x);
+/* activation quantizers (quant_avx2.c); the same bits as from_float */
+void lair_quantize_q8_0_avx2(const float *src, void *dst, int64_t n);
+void lair_quantize_q8_K_avx2(const float *src, void *dst, int64_t n);
 /* attention over one KV head (attn_avx2.c); bit-identical to the scalar ones */
 void lair_attn_scores_f32_avx2(int64_t hd, int G, int32_t n, const int32_t *cells, const void *k, uint64_t rs,
                                const float *q, float *s, int64_t ss);
