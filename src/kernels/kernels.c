@@ -115,11 +115,11 @@ static const lair_kernels kernels_avx2 = {
         [LAIR_TYPE_Q6_K] = lair_gemm_q6_K_avx2,
     },
     /* break-even batch sizes against the multi-row kernels, one thread,
-     * 2048 x 4096 matrices (AMD EPYC Zen 3, AVX2), gemm / rows: Q4_0 0.8-1.0x
-     * at 4 tokens, 1.3-1.6x at 5-8; Q4_K 0.85x at 8, 1.0-1.15x at 12, 1.3x
-     * at 16; Q6_K 0.8-1.07x at 16-32, 1.0-1.16x at 40, 1.2x at 48; Q8_0
-     * 0.6-0.7x at 4, 0.8-1.1x at 6-12, 1.2x at 16, 1.5x at 64 */
-    {[LAIR_TYPE_Q4_0] = 5, [LAIR_TYPE_Q8_0] = 16, [LAIR_TYPE_Q4_K] = 12, [LAIR_TYPE_Q6_K] = 40},
+     * 2048 x 4096 matrices (AMD EPYC Zen 3, AVX2), gemm / rows, three runs
+     * each: Q4_0 1.3-1.4x at 2 tokens, 1.7x at 4; Q8_0 1.06x at 3, 1.2x
+     * at 4; Q4_K 1.2x at 4, 1.2-1.5x at 6; Q6_K 0.94-1.4x at 16, 1.0-1.1x
+     * at 20, 1.1-1.2x at 24 */
+    {[LAIR_TYPE_Q4_0] = 2, [LAIR_TYPE_Q8_0] = 4, [LAIR_TYPE_Q4_K] = 4, [LAIR_TYPE_Q6_K] = 20},
     {[LAIR_TYPE_F16] = lair_attn_scores_f16_avx2},
     {[LAIR_TYPE_F32] = lair_attn_values_f32_avx2, [LAIR_TYPE_F16] = lair_attn_values_f16_avx2},
     {[LAIR_TYPE_Q8_0] = lair_quantize_q8_0_avx2, [LAIR_TYPE_Q8_K] = lair_quantize_q8_K_avx2},
