@@ -43,6 +43,15 @@ void lair_vec_dot_q4_K_neon(int64_t n, float *s, const void *w, const void *x); 
 void lair_vec_dot_q5_K_neon(int64_t n, float *s, const void *w, const void *x);   /* x: q8_K */
 void lair_vec_dot_q6_K_neon(int64_t n, float *s, const void *w, const void *x);   /* x: q8_K */
 void lair_vec_dot_iq4_xs_neon(int64_t n, float *s, const void *w, const void *x); /* x: q8_K */
+/* Attention over one KV head (lair_attn_scores_fn / lair_attn_values_fn,
+ * attn_neon.c): bit-identical to the scalar ones; scores for f16 only, like
+ * every ISA. */
+void lair_attn_scores_f16_neon(int64_t hd, int G, int32_t n, const int32_t *cells, const void *k, uint64_t rs,
+                               const float *q, float *s, int64_t ss);
+void lair_attn_values_f32_neon(int64_t hd, int G, int32_t n, const int32_t *cells, const void *v, uint64_t rs,
+                               const float *p, int64_t ps, float *o);
+void lair_attn_values_f16_neon(int64_t hd, int G, int32_t n, const int32_t *cells, const void *v, uint64_t rs,
+                               const float *p, int64_t ps, float *o);
 
 /* True when this CPU can run the kernels of this build (checks the dotprod
  * hardware capability when they were built to use SDOT). */

@@ -632,8 +632,8 @@ static const lair_kernels neon_table = {
      * token, which reads each weight row once per token; not measured on
      * hardware (qemu checks results only) */
     .gemm_min_tokens = {[LAIR_TYPE_Q4_0] = 4, [LAIR_TYPE_Q8_0] = 4, [LAIR_TYPE_Q4_K] = 4, [LAIR_TYPE_Q6_K] = 4},
-    .attn_scores = {[LAIR_TYPE_F16] = lair_attn_scores_f16_scalar},
-    .attn_values = {[LAIR_TYPE_F32] = lair_attn_values_f32_scalar, [LAIR_TYPE_F16] = lair_attn_values_f16_scalar},
+    .attn_scores = {[LAIR_TYPE_F16] = lair_attn_scores_f16_neon},
+    .attn_values = {[LAIR_TYPE_F32] = lair_attn_values_f32_neon, [LAIR_TYPE_F16] = lair_attn_values_f16_neon},
 };
 
 const lair_kernels *lair_kernels_neon_table(void) { return &neon_table; }
