@@ -191,8 +191,6 @@ static void rms_norm(float *y, const float *x, const gguf_tensor *w, int64_t n, 
  * reciprocal, tanh, scale back. */
 static float softcap(float x, float cap) { return tanhf(x * (1.0f / cap)) * cap; }
 
-static float silu(float x) { return x / (1.0f + expf(-x)); }
-
 /* GELU, tanh approximation. */
 static float gelu_exact(float x) {
     const float sqrt_2_over_pi = 0.79788456080286535587989211986876f;
@@ -337,17 +335,18 @@ static void attend_heads(const attn_job *j, const float *q, float *o, int64_t h0
     for (int g = 0; g < G; g++) {
         float *sg = scores + (int64_t)g * n_vis;
         double sum = 0.0;
-        for (int32_t k = 0; k < n_vis; k++) {
-            sg[k] = sg[k] == -INFINITY ? 0.0f : expf(sg[k] - max[g]); /* a -inf score (soft-capped or not) adds nothing */
-            sum += (double)sg[k];
-        }
+        /* e^(s - max); a -inf score (soft-capped or not) adds nothing, also
+         * when every score of the head is -inf */
+        if (max[g] == -INFINITY) memset(sg, 0, (size_t)n_vis * sizeof *sg);
+        else c->kern->exp(n_vis, sg, sg, max[g]);
+        for (int32_t k = 0; k < n_vis; k++) sum += (double)sg[k];
         inv[g] = (float)(1.0 / sum);
         memset(o + g * hd, 0, (size_t)hd * sizeof *o);
     }
     if (group_values) {
         for (int g = 0; g < G; g++) {
             float *sg = scores + (int64_t)g * n_vis;
-            for (int32_t k = 0; k < n_vis; k++) sg[k] *= inv[g];
+            for (int32_t k = 0; k < n_vis; k++) sg[k] = sg[k] == 0.0f ? 0.0f : sg[k] * inv[g]; /* 0, not 0 * inf */
         }
         group_values(hd, G, n_vis, vis, vc, c->kv_row_bytes, scores, n_vis, o);
         return;
@@ -399,8 +398,32 @@ static void attend_units(void *arg, int ith, int nth) {
 
 /* act(gate) * up for n values; gate and up may be interleaved by the caller. */
 static void glu(const lair_context *c, float *gate, const float *up, int64_t n) {
-    bool g = c->m->arch->act == LAIR_FFN_GELU;
-    for (int64_t i = 0; i < n; i++) gate[i] = (g ? gelu(gate[i]) : silu(gate[i])) * up[i];
+    if (c->m->arch->act != LAIR_FFN_GELU) {
+        c->kern->silu_mul(n, gate, up);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) gate[i] = gelu(gate[i]) * up[i];
+}
+
+/* glu over the rows [gate (F) | up (F)] of n tokens, ld floats apart: every
+ * thread takes a slice (a multiple of 8 values) of every row. */
+typedef struct glu_job {
+    const lair_context *c;
+    float *ffn;
+    int64_t ld, F;
+    int n;
+} glu_job;
+
+static void glu_slices(void *arg, int ith, int nth) {
+    const glu_job *j = arg;
+    int64_t lo = (j->F * ith / nth) & ~(int64_t)7, hi = ith == nth - 1 ? j->F : (j->F * (ith + 1) / nth) & ~(int64_t)7;
+    for (int t = 0; t < j->n; t++) glu(j->c, j->ffn + t * j->ld + lo, j->ffn + t * j->ld + j->F + lo, hi - lo);
+}
+
+static void glu_rows(lair_context *c, float *ffn, int64_t ld, int64_t F, int n) {
+    glu_job j = {c, ffn, ld, F, n};
+    if (n >= 4) lair_pool_run(c->pool, glu_slices, &j);
+    else glu_slices(&j, 0, 1); /* a few microseconds: not worth waking the pool */
 }
 
 static void ffn_dense(lair_context *c, const lair_layer *l, int n) {
@@ -412,7 +435,7 @@ static void ffn_dense(lair_context *c, const lair_layer *l, int n) {
     } else { /* fused [gate; up] rows */
         matmul_tensor(c, l->ffn_up, c->xn, E, n, c->ffn, ld, false);
     }
-    for (int t = 0; t < n; t++) glu(c, c->ffn + t * ld, c->ffn + t * ld + F, F);
+    glu_rows(c, c->ffn, ld, F, n);
     matmul_tensor(c, l->ffn_down, c->ffn, ld, n, c->proj, E, false);
 }
 
@@ -475,7 +498,7 @@ static void ffn_moe(lair_context *c, const lair_layer *l, int n) {
                E, m, c->ffn, ld, false);
         matmul(c, (const uint8_t *)l->ffn_up_exps->data + (uint64_t)x * up_stride, l->ffn_up_exps->type, E, F, c->moe_in, E,
                m, c->ffn + F, ld, true);
-        for (int i = 0; i < m; i++) glu(c, c->ffn + i * ld, c->ffn + i * ld + F, F);
+        glu_rows(c, c->ffn, ld, F, m);
         /* proj serves as scratch for the expert's outputs until the end */
         matmul(c, (const uint8_t *)l->ffn_down_exps->data + (uint64_t)x * down_stride, l->ffn_down_exps->type, F, E, c->ffn,
                ld, m, c->proj, E, false);

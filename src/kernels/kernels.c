@@ -67,6 +67,8 @@ static const lair_kernels kernels_scalar = {
     {[LAIR_TYPE_F16] = lair_attn_scores_f16_scalar},
     {[LAIR_TYPE_F32] = lair_attn_values_f32_scalar, [LAIR_TYPE_F16] = lair_attn_values_f16_scalar},
     {0}, /* activations quantized by the formats' own from_float */
+    lair_exp_scalar,
+    lair_silu_mul_scalar,
 };
 
 #if defined(__x86_64__)
@@ -123,6 +125,8 @@ static const lair_kernels kernels_avx2 = {
     {[LAIR_TYPE_F16] = lair_attn_scores_f16_avx2},
     {[LAIR_TYPE_F32] = lair_attn_values_f32_avx2, [LAIR_TYPE_F16] = lair_attn_values_f16_avx2},
     {[LAIR_TYPE_Q8_0] = lair_quantize_q8_0_avx2, [LAIR_TYPE_Q8_K] = lair_quantize_q8_K_avx2},
+    lair_exp_avx2,
+    lair_silu_mul_avx2,
 };
 
 /* AVX2, FMA and F16C (every AVX2 CPU has F16C, but the kernels use it, so

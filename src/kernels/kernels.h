@@ -75,6 +75,15 @@ typedef void (*lair_attn_values_fn)(int64_t hd, int G, int32_t n, const int32_t 
  * format's from_float (src/tensor), which is their specification. */
 typedef void (*lair_quantize_fn)(const float *src, void *dst, int64_t n);
 
+/* y[i] = e^(x[i] - sub) for i < n (y may be x), within about one unit in
+ * the last place of expf: 0 where e^x would be below 2^-126 (no subnormal
+ * results), inf above e^88.72, NaN for NaN; the same bits on every ISA
+ * (kernels/exp_scalar.c states the method).  Softmax of attention scores. */
+typedef void (*lair_exp_fn)(int64_t n, float *y, const float *x, float sub);
+/* gate[i] = silu(gate[i]) * up[i] = gate[i] / (1 + e^-gate[i]) * up[i] for
+ * i < n, with the e^x above: the SwiGLU of the feed-forward blocks. */
+typedef void (*lair_silu_mul_fn)(int64_t n, float *gate, const float *up);
+
 typedef enum lair_isa { LAIR_ISA_SCALAR = 0, LAIR_ISA_AVX2, LAIR_ISA_AVX512, LAIR_ISA_NEON, LAIR_ISA_COUNT } lair_isa;
 
 typedef struct lair_kernels {
@@ -92,6 +101,8 @@ typedef struct lair_kernels {
     lair_attn_scores_fn attn_scores[LAIR_TYPE_COUNT]; /* by KV format: f16; NULL: vec_dot per (cell, head) */
     lair_attn_values_fn attn_values[LAIR_TYPE_COUNT]; /* f32, f16; NULL: axpy or decode per (cell, head) */
     lair_quantize_fn quantize[LAIR_TYPE_COUNT];       /* by activation format; NULL: its from_float */
+    lair_exp_fn exp;
+    lair_silu_mul_fn silu_mul;
 } lair_kernels;
 
 /* The partner activation format of a weight format (LAIR_TYPE_COUNT when

@@ -33,6 +33,18 @@ void lair_vec_dot_iq4_xs_scalar(int64_t n, float *s, const void *w, const void *
 void lair_axpy_f32_scalar(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_scalar(int64_t n, float *y, float a, const void *x);
 
+/* e^x (exp_scalar.c states the method; every ISA's variant gives its bits):
+ * the constants, one value, and the lair_exp_fn / lair_silu_mul_fn kernels */
+#define LAIR_EXP_MIN (-104.0)   /* x clamped to [MIN, MAX]: e^MIN rounds to float 0, */
+#define LAIR_EXP_MAX 89.0       /* e^MAX to inf */
+#define LAIR_EXP_LOG2E 1.4426950408889634
+#define LAIR_EXP_LN2_HI 0x1.62e42fee00000p-1 /* low 21 bits zero: n * hi is exact */
+#define LAIR_EXP_LN2_LO 0x1.a39ef35793c76p-33 /* ln 2 - hi */
+extern const double lair_exp_taylor[11];  /* 1 / k!, k = 0 .. 10 */
+float lair_exp_ref(float x);
+void lair_exp_scalar(int64_t n, float *y, const float *x, float sub);
+void lair_silu_mul_scalar(int64_t n, float *gate, const float *up);
+
 /* attention over one KV head (lair_attn_scores_fn / lair_attn_values_fn,
  * attn_scalar.c: the specification of their summation order), every ISA */
 void lair_attn_scores_f32_scalar(int64_t hd, int G, int32_t n, const int32_t *cells, const void *k, uint64_t rs,
@@ -86,6 +98,9 @@ void lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, c
 /* y += a * x (x f32 or f16) */
 void lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_avx2(int64_t n, float *y, float a, const void *x);
+/* e^x, silu(gate) * up (exp_avx2.c); the scalar ones' bits */
+void lair_exp_avx2(int64_t n, float *y, const float *x, float sub);
+void lair_silu_mul_avx2(int64_t n, float *gate, const float *up);
 /* activation quantizers (quant_avx2.c); the same bits as from_float */
 void lair_quantize_q8_0_avx2(const float *src, void *dst, int64_t n);
 void lair_quantize_q8_K_avx2(const float *src, void *dst, int64_t n);

@@ -634,6 +634,8 @@ static const lair_kernels neon_table = {
     .gemm_min_tokens = {[LAIR_TYPE_Q4_0] = 4, [LAIR_TYPE_Q8_0] = 4, [LAIR_TYPE_Q4_K] = 4, [LAIR_TYPE_Q6_K] = 4},
     .attn_scores = {[LAIR_TYPE_F16] = lair_attn_scores_f16_neon},
     .attn_values = {[LAIR_TYPE_F32] = lair_attn_values_f32_neon, [LAIR_TYPE_F16] = lair_attn_values_f16_neon},
+    .exp = lair_exp_scalar,
+    .silu_mul = lair_silu_mul_scalar,
 };
 
 const lair_kernels *lair_kernels_neon_table(void) { return &neon_table; }
