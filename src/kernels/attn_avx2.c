@@ -35,23 +35,23 @@ static inline __attribute__((always_inline)) AVX2_FN void scores_heads(int64_t h
     for (int32_t i = 0; i < n; i++) {
         const uint8_t *kr = k + (uint64_t)cells[i] * rs;
         __m256 a[4], b[4];
-        _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) a[g] = b[g] = _mm256_setzero_ps();
+        UNROLL_FULL for (int g = 0; g < 4; g++) a[g] = b[g] = _mm256_setzero_ps();
         int64_t d = 0;
         for (; d + 16 <= hd; d += 16) {
             __m256 k0 = kv8(kr, d, f16), k1 = kv8(kr, d + 8, f16);
-            _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) {
+            UNROLL_FULL for (int g = 0; g < GN; g++) {
                 a[g] = _mm256_fmadd_ps(k0, _mm256_loadu_ps(q + g * hd + d), a[g]);
                 b[g] = _mm256_fmadd_ps(k1, _mm256_loadu_ps(q + g * hd + d + 8), b[g]);
             }
         }
         if (d < hd) { /* an even last vector */
             __m256 k0 = kv8(kr, d, f16);
-            _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) a[g] = _mm256_fmadd_ps(k0, _mm256_loadu_ps(q + g * hd + d), a[g]);
+            UNROLL_FULL for (int g = 0; g < GN; g++) a[g] = _mm256_fmadd_ps(k0, _mm256_loadu_ps(q + g * hd + d), a[g]);
         }
-        _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) a[g] = _mm256_add_ps(a[g], b[g]);
+        UNROLL_FULL for (int g = 0; g < 4; g++) a[g] = _mm256_add_ps(a[g], b[g]);
         float out[4];
         _mm_storeu_ps(out, hsum4_ps(a));
-        _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) s[g * ss + i] = out[g];
+        UNROLL_FULL for (int g = 0; g < GN; g++) s[g * ss + i] = out[g];
     }
 }
 
@@ -76,21 +76,21 @@ static inline __attribute__((always_inline)) AVX2_FN void values_slice(int64_t h
                                                                        int64_t ps, float *o, int64_t d0, const int W,
                                                                        const int GN, const bool f16) {
     __m256 acc[2][4];
-    _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++)
-        _Pragma("GCC unroll 4") for (int w = 0; w < W; w++) acc[g][w] = _mm256_loadu_ps(o + g * hd + d0 + 8 * w);
+    UNROLL_FULL for (int g = 0; g < GN; g++)
+        UNROLL_FULL for (int w = 0; w < W; w++) acc[g][w] = _mm256_loadu_ps(o + g * hd + d0 + 8 * w);
     for (int32_t i = 0; i < n; i++) {
         const uint8_t *vr = v + (uint64_t)cells[i] * rs;
         __m256 x[4];
-        _Pragma("GCC unroll 4") for (int w = 0; w < W; w++) x[w] = kv8(vr, d0 + 8 * w, f16);
-        _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) {
+        UNROLL_FULL for (int w = 0; w < W; w++) x[w] = kv8(vr, d0 + 8 * w, f16);
+        UNROLL_FULL for (int g = 0; g < GN; g++) {
             float pg = p[g * ps + i];
             if (pg == 0.0f) continue;
             __m256 vp = _mm256_set1_ps(pg);
-            _Pragma("GCC unroll 4") for (int w = 0; w < W; w++) acc[g][w] = _mm256_fmadd_ps(vp, x[w], acc[g][w]);
+            UNROLL_FULL for (int w = 0; w < W; w++) acc[g][w] = _mm256_fmadd_ps(vp, x[w], acc[g][w]);
         }
     }
-    _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++)
-        _Pragma("GCC unroll 4") for (int w = 0; w < W; w++) _mm256_storeu_ps(o + g * hd + d0 + 8 * w, acc[g][w]);
+    UNROLL_FULL for (int g = 0; g < GN; g++)
+        UNROLL_FULL for (int w = 0; w < W; w++) _mm256_storeu_ps(o + g * hd + d0 + 8 * w, acc[g][w]);
 }
 
 static inline __attribute__((always_inline)) AVX2_FN void values_heads(int64_t hd, int32_t n, const int32_t *cells,
