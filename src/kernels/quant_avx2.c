@@ -44,9 +44,9 @@ static inline AVX2_FN __m256i pack32_epi8(const __m256i v[4]) {
 }
 
 void AVX2_FN lair_quantize_q8_0_avx2(const float *src, void *dst, int64_t n) {
-    block_q8_0 *b = dst;
+    uint8_t *b = dst; /* blocks at any address: fields through their offsets */
     const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
-    for (int64_t i = 0; i < n / QK8_0; i++, b++, src += QK8_0) {
+    for (int64_t i = 0; i < n / QK8_0; i++, b += sizeof(block_q8_0), src += QK8_0) {
         __m256 x[4], m = _mm256_setzero_ps();
         for (int k = 0; k < 4; k++) {
             x[k] = _mm256_loadu_ps(src + 8 * k);
@@ -54,22 +54,22 @@ void AVX2_FN lair_quantize_q8_0_avx2(const float *src, void *dst, int64_t n) {
         }
         float d = hmax_ps(m) / 127.0f;
         uint16_t dh = (uint16_t)_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(d < 65504.0f ? d : 65504.0f), _MM_FROUND_TO_NEAREST_INT), 0);
-        memcpy(&b->d, &dh, 2);
+        memcpy(b + offsetof(block_q8_0, d), &dh, 2);
         if (_cvtsh_ss(dh) == 0.0f) {
-            memset(b->qs, 0, sizeof b->qs);
+            memset(b + offsetof(block_q8_0, qs), 0, QK8_0);
             continue;
         }
         const __m256 id = _mm256_set1_ps(1.0f / d);
         __m256i q[4];
         for (int k = 0; k < 4; k++) q[k] = levels(x[k], id, lo, hi);
-        _mm256_storeu_si256((__m256i *)(void *)b->qs, pack32_epi8(q));
+        _mm256_storeu_si256((__m256i *)(void *)(b + offsetof(block_q8_0, qs)), pack32_epi8(q));
     }
 }
 
 void AVX2_FN lair_quantize_q8_K_avx2(const float *src, void *dst, int64_t n) {
-    block_q8_K *b = dst;
+    uint8_t *b = dst; /* blocks at any address: fields through their offsets */
     const __m256 lo = _mm256_set1_ps(-128.0f), hi = _mm256_set1_ps(127.0f);
-    for (int64_t i = 0; i < n / QK_K; i++, b++, src += QK_K) {
+    for (int64_t i = 0; i < n / QK_K; i++, b += sizeof(block_q8_K), src += QK_K) {
         __m256 m = _mm256_setzero_ps();
         for (int k = 0; k < QK_K / 8; k++) m = _mm256_max_ps(abs_ps(_mm256_loadu_ps(src + 8 * k)), m);
         const float amax = hmax_ps(m);
@@ -87,22 +87,23 @@ void AVX2_FN lair_quantize_q8_K_avx2(const float *src, void *dst, int64_t n) {
         }
         float iscale = mx != 0 ? -128.0f / mx : 0.0f;
         if (!(fabsf(iscale) <= FLT_MAX) || iscale == 0) {
-            memset(b, 0, sizeof *b);
+            memset(b, 0, sizeof(block_q8_K));
             continue;
         }
         const __m256 s = _mm256_set1_ps(iscale);
         for (int k = 0; k < QK_K / 32; k++) { /* 32 values: groups 2k and 2k + 1 of 16 */
             __m256i q[4];
             for (int j = 0; j < 4; j++) q[j] = levels(_mm256_loadu_ps(src + 32 * k + 8 * j), s, lo, hi);
-            _mm256_storeu_si256((__m256i *)(void *)(b->qs + 32 * k), pack32_epi8(q));
+            _mm256_storeu_si256((__m256i *)(void *)(b + offsetof(block_q8_K, qs) + 32 * k), pack32_epi8(q));
             /* the two groups' sums: lanes 0 + 4 of the twice pairwise-added vector */
             __m256i h = _mm256_hadd_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
             h = _mm256_hadd_epi32(h, h);
             __m128i g = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-            b->bsums[2 * k] = (int16_t)_mm_cvtsi128_si32(g);
-            b->bsums[2 * k + 1] = (int16_t)_mm_extract_epi32(g, 1);
+            int16_t sums[2] = {(int16_t)_mm_cvtsi128_si32(g), (int16_t)_mm_extract_epi32(g, 1)};
+            memcpy(b + offsetof(block_q8_K, bsums) + 2 * sizeof(int16_t) * (size_t)k, sums, sizeof sums);
         }
-        b->d = 1.0f / iscale;
+        float d = 1.0f / iscale;
+        memcpy(b + offsetof(block_q8_K, d), &d, sizeof d);
     }
 }
 
