@@ -26,14 +26,6 @@
 #include "kernels/kernels_neon.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
-/* Loops over heads and vectors, whose counts are constants in each
- * instance, unrolled so that the arrays below live in registers (clang
- * reads "GCC unroll N" as a factor and keeps short loops rolled). */
-#if defined(__clang__)
-#define UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define UNROLL _Pragma("GCC unroll 8")
-#endif
 
 /* Elements d .. d+7 of a row as lanes 0-3 (lo) and 4-7 (hi); byte loads,
  * so rows need no alignment. */
@@ -54,13 +46,13 @@ ALWAYS_INLINE void scores_heads(int64_t hd, int32_t n, const int32_t *cells, con
     for (int32_t i = 0; i < n; i++) {
         const uint8_t *kr = k + (uint64_t)cells[i] * rs;
         float32x4_t alo[4], ahi[4], blo[4], bhi[4]; /* a: even vectors j, b: odd */
-        UNROLL for (int g = 0; g < 4; g++) alo[g] = ahi[g] = blo[g] = bhi[g] = vdupq_n_f32(0.0f);
+        UNROLL_FULL for (int g = 0; g < 4; g++) alo[g] = ahi[g] = blo[g] = bhi[g] = vdupq_n_f32(0.0f);
         int64_t d = 0;
         for (; d + 16 <= hd; d += 16) {
             float32x4_t k0l, k0h, k1l, k1h;
             kv8(kr, d, f16, &k0l, &k0h);
             kv8(kr, d + 8, f16, &k1l, &k1h);
-            UNROLL for (int g = 0; g < GN; g++) {
+            UNROLL_FULL for (int g = 0; g < GN; g++) {
                 const float *qg = q + g * hd + d;
                 alo[g] = vfmaq_f32(alo[g], k0l, vld1q_f32(qg));
                 ahi[g] = vfmaq_f32(ahi[g], k0h, vld1q_f32(qg + 4));
@@ -68,7 +60,7 @@ ALWAYS_INLINE void scores_heads(int64_t hd, int32_t n, const int32_t *cells, con
             /* keeps the second half's q loads below: GCC hoists all 16 and
              * spills (16 accumulators + 4 K + 16 q > 32 registers) */
             __asm__("" ::: "memory");
-            UNROLL for (int g = 0; g < GN; g++) {
+            UNROLL_FULL for (int g = 0; g < GN; g++) {
                 const float *qg = q + g * hd + d;
                 blo[g] = vfmaq_f32(blo[g], k1l, vld1q_f32(qg + 8));
                 bhi[g] = vfmaq_f32(bhi[g], k1h, vld1q_f32(qg + 12));
@@ -77,7 +69,7 @@ ALWAYS_INLINE void scores_heads(int64_t hd, int32_t n, const int32_t *cells, con
         if (d < hd) { /* an even last vector */
             float32x4_t k0l, k0h;
             kv8(kr, d, f16, &k0l, &k0h);
-            UNROLL for (int g = 0; g < GN; g++) {
+            UNROLL_FULL for (int g = 0; g < GN; g++) {
                 const float *qg = q + g * hd + d;
                 alo[g] = vfmaq_f32(alo[g], k0l, vld1q_f32(qg));
                 ahi[g] = vfmaq_f32(ahi[g], k0h, vld1q_f32(qg + 4));
@@ -87,11 +79,11 @@ ALWAYS_INLINE void scores_heads(int64_t hd, int32_t n, const int32_t *cells, con
          * u_g = {l0+l1, l2+l3, l4+l5, l6+l7}, then (u_0, u_1) -> {h0 (l0+l1)+(l2+l3),
          * h0 (l4+l5)+(l6+l7), h1 .., h1 ..}, and the last round gives heads 0..3 */
         float32x4_t u[4];
-        UNROLL for (int g = 0; g < 4; g++)
+        UNROLL_FULL for (int g = 0; g < 4; g++)
             u[g] = vpaddq_f32(vaddq_f32(alo[g], blo[g]), vaddq_f32(ahi[g], bhi[g]));
         float out[4];
         vst1q_f32(out, vpaddq_f32(vpaddq_f32(u[0], u[1]), vpaddq_f32(u[2], u[3])));
-        UNROLL for (int g = 0; g < GN; g++) s[g * ss + i] = out[g];
+        UNROLL_FULL for (int g = 0; g < GN; g++) s[g * ss + i] = out[g];
     }
 }
 
@@ -101,21 +93,21 @@ ALWAYS_INLINE void values_slice(int64_t hd, int32_t n, const int32_t *cells, con
                                 const float *p, int64_t ps, float *o, int64_t d0, const int W, const int GN,
                                 const bool f16) {
     float32x4_t acc[2][8];
-    UNROLL for (int g = 0; g < GN; g++)
-        UNROLL for (int w = 0; w < 2 * W; w++) acc[g][w] = vld1q_f32(o + g * hd + d0 + 4 * w);
+    UNROLL_FULL for (int g = 0; g < GN; g++)
+        UNROLL_FULL for (int w = 0; w < 2 * W; w++) acc[g][w] = vld1q_f32(o + g * hd + d0 + 4 * w);
     for (int32_t i = 0; i < n; i++) {
         const uint8_t *vr = v + (uint64_t)cells[i] * rs;
         float32x4_t x[8];
-        UNROLL for (int w = 0; w < W; w++) kv8(vr, d0 + 8 * w, f16, &x[2 * w], &x[2 * w + 1]);
-        UNROLL for (int g = 0; g < GN; g++) {
+        UNROLL_FULL for (int w = 0; w < W; w++) kv8(vr, d0 + 8 * w, f16, &x[2 * w], &x[2 * w + 1]);
+        UNROLL_FULL for (int g = 0; g < GN; g++) {
             float pg = p[g * ps + i];
             if (pg == 0.0f) continue;
             float32x4_t vp = vdupq_n_f32(pg);
-            UNROLL for (int w = 0; w < 2 * W; w++) acc[g][w] = vfmaq_f32(acc[g][w], vp, x[w]);
+            UNROLL_FULL for (int w = 0; w < 2 * W; w++) acc[g][w] = vfmaq_f32(acc[g][w], vp, x[w]);
         }
     }
-    UNROLL for (int g = 0; g < GN; g++)
-        UNROLL for (int w = 0; w < 2 * W; w++) vst1q_f32(o + g * hd + d0 + 4 * w, acc[g][w]);
+    UNROLL_FULL for (int g = 0; g < GN; g++)
+        UNROLL_FULL for (int w = 0; w < 2 * W; w++) vst1q_f32(o + g * hd + d0 + 4 * w, acc[g][w]);
 }
 
 ALWAYS_INLINE void values_heads(int64_t hd, int32_t n, const int32_t *cells, const uint8_t *v, uint64_t rs,

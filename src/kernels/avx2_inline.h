@@ -15,14 +15,6 @@
 
 #define AVX2_FN __attribute__((target("avx2,fma,f16c")))
 
-/* Full unrolling of a short loop whose count is a constant in each inlined
- * instance, so that its arrays of vectors live in registers (clang reads
- * "GCC unroll N" as a factor and may keep such loops rolled). */
-#if defined(__clang__)
-#define UNROLL_FULL _Pragma("clang loop unroll(full)")
-#else
-#define UNROLL_FULL _Pragma("GCC unroll 16")
-#endif
 
 static inline AVX2_FN __m256i load32(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
 static inline AVX2_FN __m128i load16(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)(const void *)p); }

@@ -51,17 +51,17 @@ _Static_assert(sizeof(tile32_block) <= LAIR_GEMM_TILE_BLOCK_BYTES && sizeof(tile
 /* Rows i = 0..7 of 8 dwords each, transposed: r[k] = dword k of every row. */
 static inline AVX2_FN void transpose8_epi32(__m256i r[8]) {
     __m256i t[8], u[8];
-    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+    UNROLL_FULL for (int i = 0; i < 4; i++) {
         t[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);     /* d0 d1 | d4 d5 of rows 2i, 2i+1 */
         t[2 * i + 1] = _mm256_unpackhi_epi32(r[2 * i], r[2 * i + 1]); /* d2 d3 | d6 d7 */
     }
-    _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) { /* rows 0..3, then 4..7 */
+    UNROLL_FULL for (int h = 0; h < 2; h++) { /* rows 0..3, then 4..7 */
         u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h], t[4 * h + 2]);     /* d0 | d4 */
         u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h], t[4 * h + 2]);     /* d1 | d5 */
         u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]); /* d2 | d6 */
         u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]); /* d3 | d7 */
     }
-    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+    UNROLL_FULL for (int k = 0; k < 4; k++) {
         r[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
         r[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
     }
@@ -74,7 +74,7 @@ static inline AVX2_FN __m256 rows_f16(const uint8_t *p, uint64_t ws, int nrow) {
      * in a loop went through the stack, and the vector load after its
      * scalar stores stalled on store forwarding */
     uint64_t lo = 0, hi = 0;
-    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+    UNROLL_FULL for (int i = 0; i < 4; i++) {
         if (i < nrow) lo |= (uint64_t)u16_at(p + (uint64_t)i * ws) << (16 * i);
         if (i + 4 < nrow) hi |= (uint64_t)u16_at(p + (uint64_t)(i + 4) * ws) << (16 * i);
     }
@@ -86,16 +86,16 @@ static inline AVX2_FN __m256 rows_f16(const uint8_t *p, uint64_t ws, int nrow) {
  * 8..15). */
 static inline AVX2_FN void transpose8x16_epi8(const __m128i r[8], __m128i g[8]) {
     __m128i a[8], e[8];
-    _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) { /* rows 2i, 2i+1 interleaved: columns 0..7, then 8..15 */
+    UNROLL_FULL for (int i = 0; i < 4; i++) { /* rows 2i, 2i+1 interleaved: columns 0..7, then 8..15 */
         a[2 * i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
         a[2 * i + 1] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
     }
-    _Pragma("GCC unroll 16") for (int h = 0; h < 2; h++) /* rows 0..3 (h = 0) and 4..7: four columns per vector */
-        _Pragma("GCC unroll 16") for (int k = 0; k < 2; k++) {
+    UNROLL_FULL for (int h = 0; h < 2; h++) /* rows 0..3 (h = 0) and 4..7: four columns per vector */
+        UNROLL_FULL for (int k = 0; k < 2; k++) {
             e[4 * h + 2 * k] = _mm_unpacklo_epi16(a[4 * h + k], a[4 * h + 2 + k]);
             e[4 * h + 2 * k + 1] = _mm_unpackhi_epi16(a[4 * h + k], a[4 * h + 2 + k]);
         }
-    _Pragma("GCC unroll 16") for (int k = 0; k < 4; k++) { /* rows 0..3 with rows 4..7: two columns per vector */
+    UNROLL_FULL for (int k = 0; k < 4; k++) { /* rows 0..3 with rows 4..7: two columns per vector */
         g[2 * k] = _mm_unpacklo_epi32(e[k], e[4 + k]);
         g[2 * k + 1] = _mm_unpackhi_epi32(e[k], e[4 + k]);
     }
@@ -104,7 +104,7 @@ static inline AVX2_FN void transpose8x16_epi8(const __m128i r[8], __m128i g[8]) 
 /* From columns g (transpose8x16_epi8), as int16 lanes: dup[j] = column j
  * with each row twice (row r in lanes 2r, 2r + 1), for j < ndup. */
 static inline AVX2_FN void columns_dup_i16(const __m128i g[8], int16_t dup[][16], int ndup) {
-    _Pragma("GCC unroll 16") for (int j = 0; j < ndup; j++) {
+    UNROLL_FULL for (int j = 0; j < ndup; j++) {
         __m128i v = j % 2 ? _mm_unpackhi_epi8(g[j / 2], g[j / 2]) : _mm_unpacklo_epi8(g[j / 2], g[j / 2]);
         _mm256_store_si256((__m256i *)(void *)dup[j], _mm256_cvtepi8_epi16(v));
     }
@@ -113,7 +113,7 @@ static inline AVX2_FN void columns_dup_i16(const __m128i g[8], int16_t dup[][16]
 /* pair[p] = columns 2p and 2p + 1 interleaved (row r's in lanes 2r, 2r + 1),
  * as int16, for p < npair. */
 static inline AVX2_FN void columns_pair_i16(const __m128i g[8], int16_t pair[][16], int npair) {
-    _Pragma("GCC unroll 16") for (int p = 0; p < npair; p++)
+    UNROLL_FULL for (int p = 0; p < npair; p++)
         _mm256_store_si256((__m256i *)(void *)pair[p], _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(g[p], _mm_srli_si128(g[p], 8))));
 }
 
@@ -199,11 +199,11 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_pack_rows(in
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *bw = w + (uint64_t)b * sizeof(block_q4_0);
         __m256i r[8];
-        _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++)
+        UNROLL_FULL for (int i = 0; i < 8; i++)
             r[i] = i < nrow ? unpack_nibbles16(bw + (uint64_t)i * ws + offsetof(block_q4_0, qs)) : _mm256_setzero_si256();
         _mm256_store_ps(tb[b].d, rows_f16(bw + offsetof(block_q4_0, d), ws, nrow));
         transpose8_epi32(r);
-        _Pragma("GCC unroll 16") for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(void *)tb[b].q[s], r[s]);
+        UNROLL_FULL for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(void *)tb[b].q[s], r[s]);
     }
 }
 TILE_PACK(q4_0_tile_pack)
@@ -214,10 +214,10 @@ static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_pack_rows(in
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *bw = w + (uint64_t)b * sizeof(block_q8_0);
         __m256i r[8];
-        _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++) r[i] = i < nrow ? load32(bw + (uint64_t)i * ws + offsetof(block_q8_0, qs)) : _mm256_setzero_si256();
+        UNROLL_FULL for (int i = 0; i < 8; i++) r[i] = i < nrow ? load32(bw + (uint64_t)i * ws + offsetof(block_q8_0, qs)) : _mm256_setzero_si256();
         _mm256_store_ps(tb[b].d, rows_f16(bw + offsetof(block_q8_0, d), ws, nrow));
         transpose8_epi32(r);
-        _Pragma("GCC unroll 16") for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(void *)tb[b].q[s], r[s]);
+        UNROLL_FULL for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(void *)tb[b].q[s], r[s]);
     }
 }
 TILE_PACK(q8_0_tile_pack)
@@ -407,7 +407,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_pack_rows(in
         q4_K_tile_block *t = &tb[b];
         const uint8_t *bw0 = w + (uint64_t)b * sizeof(block_q4_K);
         __m128i sc[8], mn[8], col[8]; /* per row: 8 scales, 8 mins (6 bits each) */
-        _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++) {
+        UNROLL_FULL for (int i = 0; i < 8; i++) {
             uint64_t sc8 = 0, mn8 = 0;
             if (i < nrow) k4_scales_mins_u64(bw0 + (uint64_t)i * ws + offsetof(block_q4_K, scales), &sc8, &mn8);
             sc[i] = _mm_cvtsi64_si128((long long)sc8);
@@ -419,9 +419,9 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_pack_rows(in
         columns_pair_i16(col, t->mn, 4);
         _mm256_store_ps(t->d, rows_f16(bw0 + offsetof(block_q4_K, d), ws, nrow));
         _mm256_store_ps(t->dmin, rows_f16(bw0 + offsetof(block_q4_K, dmin), ws, nrow));
-        _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) { /* sub-block j: the low (j even) or high nibbles of qs[32 (j / 2) ..] */
+        UNROLL_FULL for (int j = 0; j < 8; j++) { /* sub-block j: the low (j even) or high nibbles of qs[32 (j / 2) ..] */
             __m256i u[8];
-            _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++) {
+            UNROLL_FULL for (int i = 0; i < 8; i++) {
                 if (i < nrow) {
                     __m256i q = load32(w + (uint64_t)i * ws + (uint64_t)b * sizeof(block_q4_K) + offsetof(block_q4_K, qs) + 32 * (j / 2));
                     u[i] = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(q, 4) : q, m4);
@@ -430,7 +430,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_pack_rows(in
                 }
             }
             transpose8_epi32(u);
-            _Pragma("GCC unroll 16") for (int st = 0; st < 8; st++) _mm256_store_si256((__m256i *)(void *)t->q[j][st], u[st]);
+            UNROLL_FULL for (int st = 0; st < 8; st++) _mm256_store_si256((__m256i *)(void *)t->q[j][st], u[st]);
         }
     }
 }
@@ -528,17 +528,17 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_pack_rows(in
         q6_K_tile_block *t = &tb[b];
         const uint8_t *bw0 = w + (uint64_t)b * sizeof(block_q6_K);
         __m128i sc[8], col[8]; /* per row: 16 int8 scales */
-        _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++)
+        UNROLL_FULL for (int i = 0; i < 8; i++)
             sc[i] = i < nrow ? load16(bw0 + (uint64_t)i * ws + offsetof(block_q6_K, scales)) : _mm_setzero_si128();
         transpose8x16_epi8(sc, col);
         columns_dup_i16(col, t->sc, 16);
         columns_pair_i16(col, t->scp, 8);
         _mm256_store_ps(t->d, rows_f16(bw0 + offsetof(block_q6_K, d), ws, nrow));
         /* group (h, g) = elements 128h + 32g ..: nibble g/2 of ql[64h + 32(g%2) + l], bits 2g, 2g+1 of qh[32h + l] */
-        _Pragma("GCC unroll 16") for (int h = 0; h < 2; h++)
-            _Pragma("GCC unroll 16") for (int g = 0; g < 4; g++) {
+        UNROLL_FULL for (int h = 0; h < 2; h++)
+            UNROLL_FULL for (int g = 0; g < 4; g++) {
                 __m256i u[8];
-                _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++) {
+                UNROLL_FULL for (int i = 0; i < 8; i++) {
                     if (i >= nrow) {
                         u[i] = _mm256_setzero_si256();
                         continue;
@@ -554,7 +554,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_pack_rows(in
                     u[i] = _mm256_or_si256(_mm256_and_si256(lo, m4), _mm256_and_si256(hb, m2));
                 }
                 transpose8_epi32(u);
-                _Pragma("GCC unroll 16") for (int st = 0; st < 8; st++) _mm256_store_si256((__m256i *)(void *)t->q[4 * h + g][st], u[st]);
+                UNROLL_FULL for (int st = 0; st < 8; st++) _mm256_store_si256((__m256i *)(void *)t->q[4 * h + g][st], u[st]);
             }
     }
 }

@@ -12,6 +12,16 @@
 
 #include <stdint.h>
 
+/* Full unrolling of a short loop (at most 16 passes) whose count is a
+ * constant in each inlined instance, so that its arrays of vectors live in
+ * registers: the SIMD kernels' register blocks.  clang reads "GCC unroll N"
+ * as a factor and may keep such loops rolled, hence its own pragma. */
+#if defined(__clang__)
+#define UNROLL_FULL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL_FULL _Pragma("GCC unroll 16")
+#endif
+
 /* ---- scalar reference (every ISA) ---------------------------------------- */
 void lair_vec_dot_f32_scalar(int64_t n, float *s, const void *w, const void *x);    /* x: f32  */
 void lair_vec_dot_f16_scalar(int64_t n, float *s, const void *w, const void *x);    /* x: f16  */
