@@ -22,6 +22,7 @@
 #include "kernels/kernels.h"
 #include "tensor/blocks.h"
 #include "tensor/format.h"
+#include "tensor/rows8.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -494,6 +495,152 @@ TEST(gemm_matches_vec_dot) {
     }
 }
 
+/* Kernels on interleaved groups of 8 rows (tensor/rows8.h): for every
+ * table with them, a matrix of nr rows packed by lair_rows8_pack (whole
+ * groups, and the rows after the last one as they were), at an odd address,
+ * gives for every (row, token) exactly the bits of vec_dot on the original
+ * rows, through gemv (one token) and gemm (up to LAIR_GEMM_MAX_TOKENS), and
+ * writes nothing past its outputs.  Every row reads back from the packed
+ * matrix as it was.  Row lengths include one past the gemv kernels' chunk of
+ * 2048 activation blocks. */
+static void check_rows8_format(const fmt_case *fc, enum fill fill) {
+    const lair_type wt = fc->t, xt = lair_vec_dot_type(wt);
+    const lair_type_traits *tr = lair_type_traits_of(wt);
+    REQUIRE(lair_rows8_format(wt) && tr->block_size == 32);
+    static const int64_t lens[] = {1, 7, 33, 2053};
+    static const int64_t row_counts[] = {8, 9, 15, 16, 29};
+    static const int tok_counts[] = {1, 2, 3, 9, LAIR_GEMM_MAX_TOKENS};
+    enum { MAX_NR = 29, MAX_NT = LAIR_GEMM_MAX_TOKENS, LDY = MAX_NR + 3 };
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const int64_t n = lens[li] * 32;
+        const bool long_row = lens[li] > 64;
+        const int max_nt = long_row ? 2 : MAX_NT;
+        uint64_t wbytes = 0, xbytes = 0;
+        REQUIRE(lair_type_row_bytes(wt, n, &wbytes) && lair_type_row_bytes(xt, n, &xbytes));
+        unsigned char *rows = malloc((size_t)(wbytes * MAX_NR)), *packed = malloc((size_t)(wbytes * MAX_NR) + 1);
+        unsigned char *xbuf = malloc((size_t)(xbytes * (uint64_t)max_nt) + 1), *back = malloc((size_t)wbytes);
+        const size_t scratch_bytes = (size_t)((LAIR_GEMM_SCRATCH_BYTES(n) + 63) & ~(uint64_t)63);
+        void *scratch = aligned_alloc(64, scratch_bytes);
+        float *y = malloc(sizeof(float) * MAX_NT * LDY), *want = malloc(sizeof(float) * MAX_NT * MAX_NR);
+        float *dec = malloc(sizeof(float) * (size_t)n), *dec_back = malloc(sizeof(float) * (size_t)n);
+        bool ok = rows && packed && xbuf && back && scratch && y && want && dec && dec_back;
+        for (int r = 0; ok && r < MAX_NR; r++) {
+            row w;
+            ok = row_make(&w, wt, n, fill, fc, r % 4 == 3 ? 7.0f : 1.0f);
+            if (ok) memcpy(rows + r * wbytes, w.data, (size_t)wbytes);
+            row_free(&w);
+        }
+        for (int t = 0; ok && t < max_nt; t++) {
+            row x;
+            ok = row_make(&x, xt, n, fill == FILL_ZERO ? FILL_ZERO : FILL_QUANTIZED, NULL, t % 2 ? 0.05f : 1.0f);
+            if (ok) memcpy(xbuf + 1 + t * xbytes, x.data, (size_t)xbytes);
+            row_free(&x);
+        }
+        for (size_t ri = 0; ok && ri < sizeof row_counts / sizeof row_counts[0]; ri++) {
+            const int64_t nr = row_counts[ri];
+            lair_rows8_pack(wt, n, nr, rows, wbytes, packed + 1);
+            for (int64_t r = 0; r < nr; r++) {
+                lair_rows8_row(wt, n, nr, packed + 1, r, back);
+                CHECKF(memcmp(back, rows + r * wbytes, (size_t)wbytes) == 0, "%s rows8 n=%lld nr=%lld: row %lld reads back wrong",
+                       tr->name, (long long)n, (long long)nr, (long long)r);
+                tr->to_float(rows + r * wbytes, dec, n);
+                lair_rows8_row_to_float(wt, n, nr, packed + 1, r, dec_back);
+                CHECKF(memcmp(dec, dec_back, sizeof(float) * (size_t)n) == 0, "%s rows8 n=%lld nr=%lld: row %lld decodes wrong",
+                       tr->name, (long long)n, (long long)nr, (long long)r);
+            }
+            if (nr >= 8) CHECKF(memcmp(packed + 1, rows, (size_t)wbytes) != 0 || fill == FILL_ZERO, "%s rows8: the first group is not regrouped", tr->name);
+            for (int i = 0; i < n_other_isas; i++) {
+                const lair_kernels *kt = other_isas[i];
+                if (!kt->gemv_rows8[wt] && !kt->gemm_rows8[wt]) continue;
+                CHECKF(kt->gemv_rows8[wt] && kt->gemm_rows8[wt], "%s %s: a rows8 gemv without gemm or the reverse", kt->name, tr->name);
+                for (int t = 0; t < max_nt; t++)
+                    for (int64_t r = 0; r < nr; r++) kt->vec_dot[wt](n, &want[t * MAX_NR + r], rows + r * wbytes, xbuf + 1 + t * xbytes);
+                for (int t = 0; t < max_nt; t++) { /* gemv, one token at a time */
+                    float got[MAX_NR + 1];
+                    for (int r = 0; r <= MAX_NR; r++) got[r] = NAN;
+                    kt->gemv_rows8[wt](n, nr, got, packed + 1, wbytes, xbuf + 1 + t * xbytes);
+                    CHECKF(isnan(got[nr]), "%s %s rows8 gemv nr=%lld wrote s[%lld]", kt->name, tr->name, (long long)nr, (long long)nr);
+                    for (int64_t r = 0; r < nr; r++)
+                        CHECKF(memcmp(&got[r], &want[t * MAX_NR + r], sizeof got[r]) == 0,
+                               "%s %s rows8 gemv n=%lld nr=%lld row %lld token %d fill=%d: %.9g, vec_dot %.9g", kt->name, tr->name,
+                               (long long)n, (long long)nr, (long long)r, t, (int)fill, (double)got[r], (double)want[t * MAX_NR + r]);
+                }
+                for (size_t ti = 0; ti < sizeof tok_counts / sizeof tok_counts[0]; ti++) {
+                    const int nt = tok_counts[ti];
+                    if (nt > max_nt || LAIR_GEMM_SCRATCH_BYTES(n) > scratch_bytes) continue;
+                    for (int k = 0; k < MAX_NT * LDY; k++) y[k] = NAN;
+                    kt->gemm_rows8[wt](n, nr, nt, y, LDY, packed + 1, wbytes, xbuf + 1, xbytes, scratch);
+                    int bad = 0;
+                    for (int t = 0; t < MAX_NT; t++)
+                        for (int r = 0; r < LDY; r++) {
+                            const float got = y[t * LDY + r];
+                            if (t < nt && r < nr) {
+                                if (memcmp(&got, &want[t * MAX_NR + r], sizeof got) != 0 && bad++ < 3)
+                                    check_fail(__FILE__, __LINE__, "%s %s rows8 gemm n=%lld nr=%lld nt=%d row %d token %d: %.9g, vec_dot %.9g",
+                                               kt->name, tr->name, (long long)n, (long long)nr, nt, r, t, (double)got,
+                                               (double)want[t * MAX_NR + r]);
+                            } else if (!isnan(got) && bad++ < 3) {
+                                check_fail(__FILE__, __LINE__, "%s %s rows8 gemm nr=%lld nt=%d wrote y[%d][%d]", kt->name, tr->name,
+                                           (long long)nr, nt, t, r);
+                            }
+                        }
+                    CHECKF(bad == 0, "%s %s rows8 gemm n=%lld nr=%lld nt=%d: %d wrong outputs", kt->name, tr->name, (long long)n,
+                           (long long)nr, nt, bad);
+                }
+            }
+        }
+        if (!ok) check_fail(__FILE__, __LINE__, "out of memory");
+        free(rows);
+        free(packed);
+        free(xbuf);
+        free(back);
+        free(scratch);
+        free(y);
+        free(want);
+        free(dec);
+        free(dec_back);
+    }
+}
+
+/* The bandwidth probe: every ISA's read returns the scalar one's xor, for
+ * lengths around its vector and unrolling widths, at odd addresses. */
+TEST(read_probe_matches_scalar) {
+    const lair_kernels *scalar = lair_kernels_for(LAIR_ISA_SCALAR);
+    REQUIRE(scalar && scalar->read);
+    unsigned char buf[1200];
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)rng_u32();
+    static const uint64_t lens[] = {0, 1, 7, 31, 32, 127, 128, 129, 1000};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const uint64_t want = scalar->read(buf + 3, lens[li]);
+        uint64_t naive = 0; /* 8-byte words of whole 32-byte pieces, then bytes */
+        uint64_t i = 0;
+        for (; i < lens[li] / 32 * 32; i += 8) {
+            uint64_t w;
+            memcpy(&w, buf + 3 + i, 8);
+            naive ^= w;
+        }
+        for (; i < lens[li]; i++) naive ^= buf[3 + i];
+        CHECKF(want == naive, "scalar read of %llu bytes: %llx, want %llx", (unsigned long long)lens[li], (unsigned long long)want,
+               (unsigned long long)naive);
+        for (int k = 0; k < n_other_isas; k++)
+            if (other_isas[k]->read)
+                CHECKF(other_isas[k]->read(buf + 3, lens[li]) == want, "%s read of %llu bytes differs", other_isas[k]->name,
+                       (unsigned long long)lens[li]);
+    }
+}
+
+TEST(rows8_kernels_match_vec_dot) {
+    int formats = 0;
+    for (size_t i = 0; i < NCASES; i++) {
+        if (!lair_rows8_format(cases[i].t)) continue;
+        formats++;
+        check_rows8_format(&cases[i], FILL_QUANTIZED);
+        check_rows8_format(&cases[i], FILL_RANDOM_BYTES);
+        check_rows8_format(&cases[i], FILL_ZERO);
+    }
+    CHECKF(formats == 2, "%d formats with a rows8 layout (Q4_0 and Q8_0 expected)", formats);
+}
+
 /* Every gemm kernel of format wt (a 32-element block: an f16 scale, then
  * its level bytes) on blocks whose level bytes are all fill_odd (odd rows,
  * each value level_odd) or fill_even (even rows), scale 0.5, against
@@ -530,6 +677,21 @@ static void check_gemm_extremes(lair_type wt, uint8_t fill_odd, double level_odd
                 CHECKF(y[t * NR + r] == (float)want, "%s %s row %d token %d: %g, want %g", kt->name, lair_type_name(wt), r, t,
                        (double)y[t * NR + r], want);
             }
+        if (!kt->gemm_rows8[wt]) continue;
+        /* the same rows regrouped (one group and a row after it), through
+         * the rows8 gemm and, token by token, its gemv */
+        unsigned char packed[NR * NB * sizeof(block_q8_0)];
+        lair_rows8_pack(wt, NB * 32, NR, wbuf + 1, NB * wb, packed);
+        kt->gemm_rows8[wt](NB * 32, NR, NT, y, NR, packed, NB * wb, xbuf + 1, NB * sizeof(block_q8_0), scratch);
+        for (int t = 0; t < NT; t++) {
+            float s[NR];
+            kt->gemv_rows8[wt](NB * 32, NR, s, packed, NB * wb, xbuf + 1 + t * NB * sizeof(block_q8_0));
+            for (int r = 0; r < NR; r++) {
+                const double want = 0.5 * 0.25 * NB * 32 * (r % 2 ? level_odd : level_even) * (t % 2 ? 127.0 : -127.0);
+                CHECKF(y[t * NR + r] == (float)want && s[r] == (float)want, "%s %s rows8 row %d token %d: gemm %g, gemv %g, want %g",
+                       kt->name, lair_type_name(wt), r, t, (double)y[t * NR + r], (double)s[r], want);
+            }
+        }
     }
     free(scratch);
 }
@@ -978,6 +1140,8 @@ int main(void) {
     RUN(vec_dot_zero_rows);
     RUN(vec_dot_rows_match_vec_dot);
     RUN(gemv_matches_vec_dot);
+    RUN(rows8_kernels_match_vec_dot);
+    RUN(read_probe_matches_scalar);
     RUN(gemm_matches_vec_dot);
     RUN(gemm_q4_0_extremes);
     RUN(gemm_q8_0_extremes);

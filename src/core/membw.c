@@ -5,25 +5,21 @@
 #include "core/alloc.h"
 #include "core/platform.h"
 #include "core/threads.h"
+#include "kernels/kernels.h"
 
 typedef struct bw_job {
     const uint64_t *buf;
     uint64_t n; /* u64 words */
+    lair_read_fn read;
     uint64_t sums[256];
 } bw_job;
 
-/* Four independent sums so the loads, not the adds, set the pace. */
+/* Each thread reads its share with the CPU's widest loads (the kernels'
+ * read probe). */
 static void bw_read(void *arg, int ith, int nth) {
     bw_job *j = arg;
     uint64_t per = (j->n / (uint64_t)nth) & ~(uint64_t)7, i0 = per * (uint64_t)ith, i1 = ith == nth - 1 ? j->n : i0 + per;
-    uint64_t a = 0, b = 0, c = 0, d = 0;
-    for (uint64_t i = i0; i + 8 <= i1; i += 8) {
-        a += j->buf[i] ^ j->buf[i + 4];
-        b += j->buf[i + 1] ^ j->buf[i + 5];
-        c += j->buf[i + 2] ^ j->buf[i + 6];
-        d += j->buf[i + 3] ^ j->buf[i + 7];
-    }
-    j->sums[ith] = a + b + c + d;
+    j->sums[ith] = j->read(j->buf + i0, (i1 - i0) * 8);
 }
 
 double lair_measure_read_bandwidth(uint64_t bytes, int n_threads, int rounds) {
@@ -36,7 +32,8 @@ double lair_measure_read_bandwidth(uint64_t bytes, int n_threads, int rounds) {
         lair_free(buf);
         return 0;
     }
-    bw_job j = {buf, bytes / 8, {0}};
+    const lair_kernels *k = lair_kernels_get();
+    bw_job j = {buf, bytes / 8, k->read ? k->read : lair_kernels_for(LAIR_ISA_SCALAR)->read, {0}};
     double best = 0;
     for (int r = 0; r < rounds; r++) {
         double t0 = lair_time_seconds();

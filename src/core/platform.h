@@ -18,6 +18,11 @@ typedef struct lair_map {
 
 lair_status lair_map_file(const char *path, lair_map *out, lair_err *err);
 void lair_map_release(lair_map *m);
+/* Tells the OS that bytes [p, p + n) of a file map will not be read for a
+ * while: the whole pages among them leave the process's resident set (a
+ * later read brings them back from the file).  Only for maps made by
+ * lair_map_file; a no-op where the OS has no such call. */
+void lair_map_discard(const void *p, uint64_t n);
 
 int lair_file_exists(const char *path);
 uint64_t lair_file_size(const char *path); /* 0 when it cannot be read */

@@ -1,5 +1,6 @@
 /* POSIX (Linux, macOS, BSD) implementation of platform.h. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE 1 /* madvise (glibc) */
 #define _DARWIN_C_SOURCE 1
 
 #include "core/platform.h"
@@ -60,6 +61,13 @@ void lair_map_release(lair_map *m) {
         m->data = NULL;
         m->size = 0;
     }
+}
+
+void lair_map_discard(const void *p, uint64_t n) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || n == 0) return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1), e = ((uintptr_t)p + (uintptr_t)n) & ~(uintptr_t)(page - 1);
+    if (e > a) (void)madvise((void *)a, (size_t)(e - a), MADV_DONTNEED);
 }
 
 int lair_file_exists(const char *path) {

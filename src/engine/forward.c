@@ -12,6 +12,7 @@
 #include "core/fp16.h"
 #include "engine/context.h"
 #include "tensor/format.h"
+#include "tensor/rows8.h"
 
 static uint64_t row_bytes(lair_type t, int64_t n) {
     uint64_t b = 0;
@@ -37,6 +38,7 @@ typedef struct matmul_job {
     lair_gemv_fn gemv;         /* several weight rows per pass (one token), or NULL */
     lair_gemm_fn gemm;         /* tiles of weight rows x many tokens, or NULL */
     int gemm_min;              /* fewest tokens for which gemm beats the multi-row kernels */
+    bool rows8;                /* w in groups of 8 interleaved rows: gemv and gemm only */
     uint8_t *scratch;          /* the gemm kernels' scratch: per thread, scratch_bytes each */
     uint64_t scratch_bytes;
     int64_t chunk;             /* fewest rows per chunk, a multiple of 16 */
@@ -82,6 +84,12 @@ static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1, int ith) {
         return;
     }
     if (!j->gemm || j->n_tok < j->gemm_min) {
+        if (j->rows8) { /* the row kernels cannot read the layout: gemv per token */
+            for (int t = 0; t < j->n_tok; t++)
+                j->gemv(j->ne0, r1 - r0, &j->y[(int64_t)t * j->ldy + r0], j->w + (uint64_t)r0 * j->wrow, j->wrow,
+                        j->act + (uint64_t)t * j->arow);
+            return;
+        }
         matmul_rows_tokens(j, r0, r1, 0, j->n_tok);
         return;
     }
@@ -131,14 +139,18 @@ static void convert_tokens(void *arg, int ith, int nth) {
 }
 
 /* y[t*ldy + r] = dot(W row r, x[t*ldx ..]) for r < n_rows, t < n_tok.
- * W: n_rows rows of ne0 values of type wt starting at w.  The activations are
+ * W: n_rows rows of ne0 values of type wt starting at w, in groups of 8
+ * interleaved rows if rows8 (the loader regrouped it only if this kernel
+ * table has gemv and gemm kernels for that layout).  The activations are
  * first converted to the weight format's partner format. */
-static void matmul(lair_context *c, const uint8_t *w, lair_type wt, int64_t ne0, int64_t n_rows, const float *x,
-                   int64_t ldx, int n_tok, float *y, int64_t ldy, bool again) {
+static void matmul(lair_context *c, const uint8_t *w, lair_type wt, bool rows8, int64_t ne0, int64_t n_rows,
+                   const float *x, int64_t ldx, int n_tok, float *y, int64_t ldy, bool again) {
     lair_type at = lair_vec_dot_type(wt);
     const lair_type_traits *atr = lair_type_traits_of(at);
-    matmul_job j = {w, c->act, row_bytes(wt, ne0), row_bytes(at, ne0), ne0, n_rows, n_tok, y, ldy, c->kern->vec_dot[wt],
-                    c->kern->vec_dot_rows[wt], c->kern->gemv[wt], c->kern->gemm[wt], c->kern->gemm_min_tokens[wt], c->gemm_scratch,
+    const lair_kernels *k = c->kern;
+    matmul_job j = {w, c->act, row_bytes(wt, ne0), row_bytes(at, ne0), ne0, n_rows, n_tok, y, ldy, k->vec_dot[wt],
+                    rows8 ? NULL : k->vec_dot_rows[wt], rows8 ? k->gemv_rows8[wt] : k->gemv[wt],
+                    rows8 ? k->gemm_rows8[wt] : k->gemm[wt], rows8 ? 1 : k->gemm_min_tokens[wt], rows8, c->gemm_scratch,
                     c->gemm_scratch_bytes, 16, 0};
     if (LAIR_GEMM_SCRATCH_BYTES(ne0) > c->gemm_scratch_bytes) j.gemm = NULL; /* a row wider than the context planned for */
     /* the smallest chunk: about 32 KiB of weight reads per token, 16 to 256
@@ -167,7 +179,7 @@ static void matmul(lair_context *c, const uint8_t *w, lair_type wt, int64_t ne0,
 
 static void matmul_tensor(lair_context *c, const gguf_tensor *W, const float *x, int64_t ldx, int n_tok, float *y,
                           int64_t ldy, bool again) {
-    matmul(c, W->data, W->type, W->ne[0], W->ne[1], x, ldx, n_tok, y, ldy, again);
+    matmul(c, W->data, W->type, W->rows8, W->ne[0], W->ne[1], x, ldx, n_tok, y, ldy, again);
 }
 
 static void add_bias(const gguf_tensor *b, float *y, int64_t ldy, int n_tok) {
@@ -494,13 +506,13 @@ static void ffn_moe(lair_context *c, const lair_layer *l, int n) {
             m++;
         }
         if (m == 0) continue;
-        matmul(c, (const uint8_t *)l->ffn_gate_exps->data + (uint64_t)x * gate_stride, l->ffn_gate_exps->type, E, F, c->moe_in,
+        matmul(c, (const uint8_t *)l->ffn_gate_exps->data + (uint64_t)x * gate_stride, l->ffn_gate_exps->type, l->ffn_gate_exps->rows8, E, F, c->moe_in,
                E, m, c->ffn, ld, false);
-        matmul(c, (const uint8_t *)l->ffn_up_exps->data + (uint64_t)x * up_stride, l->ffn_up_exps->type, E, F, c->moe_in, E,
+        matmul(c, (const uint8_t *)l->ffn_up_exps->data + (uint64_t)x * up_stride, l->ffn_up_exps->type, l->ffn_up_exps->rows8, E, F, c->moe_in, E,
                m, c->ffn + F, ld, true);
         glu_rows(c, c->ffn, ld, F, m);
         /* proj serves as scratch for the expert's outputs until the end */
-        matmul(c, (const uint8_t *)l->ffn_down_exps->data + (uint64_t)x * down_stride, l->ffn_down_exps->type, F, E, c->ffn,
+        matmul(c, (const uint8_t *)l->ffn_down_exps->data + (uint64_t)x * down_stride, l->ffn_down_exps->type, l->ffn_down_exps->rows8, F, E, c->ffn,
                ld, m, c->proj, E, false);
         for (int i = 0; i < m; i++) {
             int t = c->moe_tok[i];
@@ -612,7 +624,11 @@ lair_status lair_decode(lair_context *c, const lair_batch_entry *e, int32_t n, l
     uint64_t erow = row_bytes(c->m->tok_embd->type, E);
     for (int t = 0; t < n; t++) {
         float *x = c->x + t * E;
-        et->to_float((const uint8_t *)c->m->tok_embd->data + (uint64_t)e[t].token * erow, x, E);
+        const gguf_tensor *emb = c->m->tok_embd;
+        if (emb->rows8) /* regrouped with a tied output matrix */
+            lair_rows8_row_to_float(emb->type, E, emb->ne[1], emb->data, e[t].token, x);
+        else
+            et->to_float((const uint8_t *)emb->data + (uint64_t)e[t].token * erow, x, E);
         if (c->m->arch->embed_scale) {
             float sc = sqrtf((float)E);
             for (int64_t i = 0; i < E; i++) x[i] *= sc;

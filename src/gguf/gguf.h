@@ -91,6 +91,8 @@ typedef struct gguf_tensor {
     const void *data;     /* view into the map (no copy) */
     uint64_t info_offset; /* file offset of this tensor's info entry (for messages) */
     int file_index;       /* which file of a split bundle holds it (0 for a single file) */
+    bool rows8;           /* false as parsed; true in the model loader's copies whose data it
+                           * regrouped in interleaved groups of 8 rows (tensor/rows8.h) */
 } gguf_tensor;
 
 typedef struct gguf_file {

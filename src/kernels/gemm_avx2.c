@@ -123,6 +123,8 @@ static inline AVX2_FN void columns_pair_i16(const __m128i g[8], int16_t pair[][1
  * T = 1..8 tokens.  Token groups are packed once per call, each tile once
  * and applied to every group. */
 typedef void (*tile_pack_fn)(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile);
+/* the same from a group of 8 interleaved rows (tensor/rows8.h) at g */
+typedef void (*tile_pack_rows8_fn)(int64_t nb, const uint8_t *g, void *tile);
 typedef void (*group_pack_fn)(int64_t nb, const uint8_t *x, uint64_t xs, int nt, void *group);
 typedef void (*tile_group_fn)(int64_t nb, const void *tile, const void *group, float out[][8]);
 
@@ -131,6 +133,7 @@ typedef struct gemm_format {
     size_t wblock_bytes;     /* bytes of one weight block */
     size_t tile_bytes, group_bytes;
     tile_pack_fn pack_tile;
+    tile_pack_rows8_fn pack_rows8; /* NULL: the format has no rows8 layout */
     group_pack_fn pack_group;
     tile_group_fn tokens[8]; /* [T - 1] */
 } gemm_format;
@@ -138,8 +141,10 @@ typedef struct gemm_format {
 /* Blocks packed between two rounds of prefetches of the next tile. */
 #define PACK_PIECE 8
 
+/* rows8: w is in groups of 8 interleaved rows (tensor/rows8.h), the rows
+ * after the last whole group as the file has them. */
 static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const uint8_t *w,
-                     uint64_t ws, const uint8_t *x, uint64_t xs, void *scratch) {
+                     uint64_t ws, const uint8_t *x, uint64_t xs, void *scratch, bool rows8) {
     const int64_t nb = n / f->block;
     const int ng = (nt + 7) / 8;
     uint8_t *tile = scratch, *groups = tile + (size_t)nb * f->tile_bytes; /* groups: [ng][nb] */
@@ -158,8 +163,11 @@ static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float 
             for (uintptr_t p = pf, e = pf + pf_piece < pf_end ? pf + pf_piece : pf_end; p < e; p += 64)
                 _mm_prefetch((const char *)p, _MM_HINT_T1);
             pf += pf_piece;
-            f->pack_tile(nb - b < PACK_PIECE ? nb - b : PACK_PIECE, w + (uint64_t)r * ws + (uint64_t)b * f->wblock_bytes, ws, nrow,
-                         tile + (size_t)b * f->tile_bytes);
+            const int64_t m = nb - b < PACK_PIECE ? nb - b : PACK_PIECE;
+            if (rows8 && nrow == 8)
+                f->pack_rows8(m, w + (uint64_t)r * ws + (uint64_t)b * 8 * f->wblock_bytes, tile + (size_t)b * f->tile_bytes);
+            else
+                f->pack_tile(m, w + (uint64_t)r * ws + (uint64_t)b * f->wblock_bytes, ws, nrow, tile + (size_t)b * f->tile_bytes);
         }
         for (int gi = 0; gi < ng; gi++) {
             const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
@@ -221,6 +229,32 @@ static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_pack_rows(in
     }
 }
 TILE_PACK(q8_0_tile_pack)
+
+/* From groups of 8 interleaved rows, where unit u of the 8 rows is one
+ * vector already: Q4_0 units hold steps u (low nibbles) and u + 4 (high
+ * nibbles); Q8_0 units are the steps.  The scales come in one load. */
+static AVX2_FN void q4_0_tile_pack_rows8(int64_t nb, const uint8_t *g, void *tile) {
+    tile32_block *tb = tile;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *gb = g + (uint64_t)b * 8 * sizeof(block_q4_0);
+        _mm256_store_ps(tb[b].d, _mm256_cvtph_ps(load16(gb)));
+        UNROLL_FULL for (int u = 0; u < 4; u++) {
+            __m256i v = load32(gb + 16 + 32 * u);
+            _mm256_store_si256((__m256i *)(void *)tb[b].q[u], _mm256_and_si256(v, m4));
+            _mm256_store_si256((__m256i *)(void *)tb[b].q[u + 4], _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+        }
+    }
+}
+
+static AVX2_FN void q8_0_tile_pack_rows8(int64_t nb, const uint8_t *g, void *tile) {
+    tile32_block *tb = tile;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *gb = g + (uint64_t)b * 8 * sizeof(block_q8_0);
+        _mm256_store_ps(tb[b].d, _mm256_cvtph_ps(load16(gb)));
+        UNROLL_FULL for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(void *)tb[b].q[s], load32(gb + 16 + 32 * s));
+    }
+}
 
 /* One block of a group of 8 tokens: their Q8_0 values, scales as floats
  * and 8 * sum of the values (the levels' offset term); tokens past the
@@ -351,17 +385,27 @@ static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_group(int64_
 
 TILE_GROUP_INSTANCES(q4_0_tile_group, tile32_block, q8_0_group_block)
 TILE_GROUP_INSTANCES(q8_0_tile_group, tile32_block, q8_0_group_block)
-static const gemm_format q4_0_format = {QK4_0, sizeof(block_q4_0), sizeof(tile32_block), sizeof(q8_0_group_block), q4_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group)};
-static const gemm_format q8_0_format = {QK8_0, sizeof(block_q8_0), sizeof(tile32_block), sizeof(q8_0_group_block), q8_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q8_0_tile_group)};
+static const gemm_format q4_0_format = {QK4_0, sizeof(block_q4_0), sizeof(tile32_block), sizeof(q8_0_group_block), q4_0_tile_pack, q4_0_tile_pack_rows8, q8_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group)};
+static const gemm_format q8_0_format = {QK8_0, sizeof(block_q8_0), sizeof(tile32_block), sizeof(q8_0_group_block), q8_0_tile_pack, q8_0_tile_pack_rows8, q8_0_group_pack, TILE_GROUP_TABLE(q8_0_tile_group)};
 
 void AVX2_FN lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
-    gemm_run(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
+    gemm_run(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false);
 }
 
 void AVX2_FN lair_gemm_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
-    gemm_run(&q8_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
+    gemm_run(&q8_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false);
+}
+
+void AVX2_FN lair_gemm_rows8_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                                       const void *x, uint64_t xs, void *scratch) {
+    gemm_run(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, true);
+}
+
+void AVX2_FN lair_gemm_rows8_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                                       const void *x, uint64_t xs, void *scratch) {
+    gemm_run(&q8_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, true);
 }
 
 /* ---- Q4_K against Q8_K -----------------------------------------------------
@@ -496,11 +540,11 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_group(int64_
 }
 
 TILE_GROUP_INSTANCES(q4_K_tile_group, q4_K_tile_block, q8_K_group_block)
-static const gemm_format q4_K_format = {QK_K, sizeof(block_q4_K), sizeof(q4_K_tile_block), sizeof(q8_K_group_block), q4_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q4_K_tile_group)};
+static const gemm_format q4_K_format = {QK_K, sizeof(block_q4_K), sizeof(q4_K_tile_block), sizeof(q8_K_group_block), q4_K_tile_pack, NULL, q8_K_group_pack, TILE_GROUP_TABLE(q4_K_tile_group)};
 
 void AVX2_FN lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
-    gemm_run(&q4_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
+    gemm_run(&q4_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false);
 }
 
 /* ---- Q6_K against Q8_K -----------------------------------------------------
@@ -608,11 +652,11 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_
 }
 
 TILE_GROUP_INSTANCES(q6_K_tile_group, q6_K_tile_block, q8_K_group_block)
-static const gemm_format q6_K_format = {QK_K, sizeof(block_q6_K), sizeof(q6_K_tile_block), sizeof(q8_K_group_block), q6_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q6_K_tile_group)};
+static const gemm_format q6_K_format = {QK_K, sizeof(block_q6_K), sizeof(q6_K_tile_block), sizeof(q8_K_group_block), q6_K_tile_pack, NULL, q8_K_group_pack, TILE_GROUP_TABLE(q6_K_tile_group)};
 
 void AVX2_FN lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
-    gemm_run(&q6_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
+    gemm_run(&q6_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false);
 }
 
 #endif /* __x86_64__ */

@@ -69,6 +69,9 @@ static const lair_kernels kernels_scalar = {
     {0}, /* activations quantized by the formats' own from_float */
     lair_exp_scalar,
     lair_silu_mul_scalar,
+    {0}, /* weights stay in the file's layout: the scalar path is the specification */
+    {0},
+    lair_read_scalar,
 };
 
 #if defined(__x86_64__)
@@ -127,6 +130,9 @@ static const lair_kernels kernels_avx2 = {
     {[LAIR_TYPE_Q8_0] = lair_quantize_q8_0_avx2, [LAIR_TYPE_Q8_K] = lair_quantize_q8_K_avx2},
     lair_exp_avx2,
     lair_silu_mul_avx2,
+    {[LAIR_TYPE_Q4_0] = lair_gemv_rows8_q4_0_avx2, [LAIR_TYPE_Q8_0] = lair_gemv_rows8_q8_0_avx2},
+    {[LAIR_TYPE_Q4_0] = lair_gemm_rows8_q4_0_avx2, [LAIR_TYPE_Q8_0] = lair_gemm_rows8_q8_0_avx2},
+    lair_read_avx2,
 };
 
 /* AVX2, FMA and F16C (every AVX2 CPU has F16C, but the kernels use it, so

@@ -84,6 +84,10 @@ typedef void (*lair_exp_fn)(int64_t n, float *y, const float *x, float sub);
  * i < n, with the e^x above: the SwiGLU of the feed-forward blocks. */
 typedef void (*lair_silu_mul_fn)(int64_t n, float *gate, const float *up);
 
+/* Reads n bytes at p and returns an xor of them (so the reads cannot be
+ * left out): the memory-bandwidth probe, with the ISA's widest loads. */
+typedef uint64_t (*lair_read_fn)(const void *p, uint64_t n);
+
 typedef enum lair_isa { LAIR_ISA_SCALAR = 0, LAIR_ISA_AVX2, LAIR_ISA_AVX512, LAIR_ISA_NEON, LAIR_ISA_COUNT } lair_isa;
 
 typedef struct lair_kernels {
@@ -103,6 +107,14 @@ typedef struct lair_kernels {
     lair_quantize_fn quantize[LAIR_TYPE_COUNT];       /* by activation format; NULL: its from_float */
     lair_exp_fn exp;
     lair_silu_mul_fn silu_mul;
+    /* The same products on weights regrouped in interleaved groups of 8 rows
+     * (tensor/rows8.h; w at a group boundary, rows after the last whole
+     * group in the file's layout), with the bits of vec_dot on the original
+     * rows.  The loader regroups a format's matrices only when a table has
+     * both; NULL: the format stays as the file has it. */
+    lair_gemv_fn gemv_rows8[LAIR_TYPE_COUNT];
+    lair_gemm_fn gemm_rows8[LAIR_TYPE_COUNT];
+    lair_read_fn read; /* NULL: the scalar one */
 } lair_kernels;
 
 /* The partner activation format of a weight format (LAIR_TYPE_COUNT when

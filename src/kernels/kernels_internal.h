@@ -39,6 +39,10 @@ void lair_vec_dot_q5_K_scalar(int64_t n, float *s, const void *w, const void *x)
 void lair_vec_dot_q6_K_scalar(int64_t n, float *s, const void *w, const void *x);   /* x: q8_K */
 void lair_vec_dot_iq4_xs_scalar(int64_t n, float *s, const void *w, const void *x); /* x: q8_K */
 
+/* the bandwidth probe (lair_read_fn) */
+uint64_t lair_read_scalar(const void *p, uint64_t n);
+uint64_t lair_read_avx2(const void *p, uint64_t n);
+
 /* y += a * x (x f32 or f16), every ISA */
 void lair_axpy_f32_scalar(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_scalar(int64_t n, float *y, float a, const void *x);
@@ -96,6 +100,9 @@ void lair_gemv_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_
 void lair_gemv_q8_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
 void lair_gemv_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
 void lair_gemv_q6_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
+/* the same on groups of 8 interleaved rows (tensor/rows8.h) */
+void lair_gemv_rows8_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
+void lair_gemv_rows8_q8_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
 /* Matrix x matrix (lair_gemm_fn, gemm_avx2.c); bit-identical to vec_dot. */
 void lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                          const void *x, uint64_t xs, void *scratch);
@@ -105,6 +112,11 @@ void lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, c
                          const void *x, uint64_t xs, void *scratch);
 void lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                          const void *x, uint64_t xs, void *scratch);
+/* the same on groups of 8 interleaved rows (tensor/rows8.h) */
+void lair_gemm_rows8_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                               const void *x, uint64_t xs, void *scratch);
+void lair_gemm_rows8_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                               const void *x, uint64_t xs, void *scratch);
 /* y += a * x (x f32 or f16) */
 void lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_avx2(int64_t n, float *y, float a, const void *x);

@@ -225,6 +225,7 @@ lair_status lair_model_load(const char *path, lair_model **out, lair_err *err) {
         goto fail;
     }
     if ((s = load_tensors(&L))) goto fail;
+    if ((s = lair_model_regroup(m, err))) goto fail;
     if (gguf_find_kv(L.meta, "tokenizer.ggml.model")) {
         if ((s = vocab_from_gguf(L.meta, &m->vocab, err))) goto fail;
         if (m->vocab->n_tokens > m->hp.n_vocab) {
@@ -245,6 +246,8 @@ void lair_model_free(lair_model *m) {
     lair_vocab_free(m->vocab);
     gguf_bundle_free(m->gguf);
     lair_free(m->layers);
+    lair_free(m->rows8_tensors);
+    lair_free(m->rows8_data);
     lair_free(m);
 }
 

@@ -55,6 +55,15 @@ struct lair_model {
     const gguf_tensor *rope_freqs, *rope_long, *rope_short;
     lair_layer *layers;
     lair_vocab *vocab; /* NULL when the file has no tokenizer.ggml.model */
+    /* matrices regrouped at load time (lair_model_regroup): copies of their
+     * tensors, which the layers point at, and the bytes they point into */
+    gguf_tensor *rows8_tensors;
+    int n_rows8;
+    uint8_t *rows8_data;
 };
+
+/* Regroups the model's matrices for this CPU's kernels where that is
+ * faster (model/regroup.c); called once by lair_model_load. */
+lair_status lair_model_regroup(lair_model *m, lair_err *err);
 
 #endif
