@@ -409,6 +409,26 @@ TEST(gemv_matches_vec_dot) {
     }
 }
 
+/* A gemm's outputs y[t * ldy + r] against want[t * ld_want + r] (bits) for
+ * t < nt, r < nr; every other slot of y up to max_nt x ldy must still be
+ * NaN.  Reports the first 3 differences and returns how many there were. */
+static int gemm_output_errors(const char *what, int64_t n, const float *y, int ldy, const float *want, int ld_want, int64_t nr,
+                              int nt, int max_nt) {
+    int bad = 0;
+    for (int t = 0; t < max_nt; t++)
+        for (int r = 0; r < ldy; r++) {
+            const float got = y[t * ldy + r];
+            if (t < nt && r < nr) {
+                if (memcmp(&got, &want[t * ld_want + r], sizeof got) != 0 && bad++ < 3)
+                    check_fail(__FILE__, __LINE__, "%s n=%lld nr=%lld nt=%d row %d token %d: %.9g, vec_dot %.9g", what, (long long)n,
+                               (long long)nr, nt, r, t, (double)got, (double)want[t * ld_want + r]);
+            } else if (!isnan(got) && bad++ < 3) {
+                check_fail(__FILE__, __LINE__, "%s nr=%lld nt=%d wrote y[%d][%d]", what, (long long)nr, nt, t, r);
+            }
+        }
+    return bad;
+}
+
 /* Matrix x matrix kernels: for every ISA table with a gemm entry, nr weight
  * rows (around the kernels' 8-row tiles) against nt activation rows (around
  * their 8-token groups, up to LAIR_GEMM_MAX_TOKENS), both at odd strides
@@ -458,21 +478,9 @@ static void check_gemm_format(const fmt_case *fc, enum fill fill) {
                     const int nt = tok_counts[ti];
                     for (int k = 0; k < MAX_NT * LDY; k++) y[k] = NAN;
                     kt->gemm[wt](n, nr, nt, y, LDY, wbuf + 1, wstride, xbuf + 1, xstride, scratch);
-                    int bad = 0;
-                    for (int t = 0; t < MAX_NT; t++) {
-                        for (int r = 0; r < LDY; r++) {
-                            const float got = y[t * LDY + r];
-                            if (t < nt && r < nr) {
-                                if (memcmp(&got, &want[t * MAX_NR + r], sizeof got) != 0 && bad++ < 3)
-                                    check_fail(__FILE__, __LINE__, "%s %s gemm n=%lld nr=%lld nt=%d row %d token %d: %.9g, vec_dot %.9g",
-                                               kt->name, tr->name, (long long)n, (long long)nr, nt, r, t, (double)got,
-                                               (double)want[t * MAX_NR + r]);
-                            } else if (!isnan(got) && bad++ < 3) {
-                                check_fail(__FILE__, __LINE__, "%s %s gemm nr=%lld nt=%d wrote y[%d][%d]", kt->name, tr->name,
-                                           (long long)nr, nt, t, r);
-                            }
-                        }
-                    }
+                    char what[64];
+                    snprintf(what, sizeof what, "%s %s gemm", kt->name, tr->name);
+                    const int bad = gemm_output_errors(what, n, y, LDY, want, MAX_NR, nr, nt, MAX_NT);
                     CHECKF(bad == 0, "%s %s gemm n=%lld nr=%lld nt=%d: %d wrong outputs", kt->name, tr->name, (long long)n,
                            (long long)nr, nt, bad);
                 }
@@ -570,20 +578,9 @@ static void check_rows8_format(const fmt_case *fc, enum fill fill) {
                     if (nt > max_nt || LAIR_GEMM_SCRATCH_BYTES(n) > scratch_bytes) continue;
                     for (int k = 0; k < MAX_NT * LDY; k++) y[k] = NAN;
                     kt->gemm_rows8[wt](n, nr, nt, y, LDY, packed + 1, wbytes, xbuf + 1, xbytes, scratch);
-                    int bad = 0;
-                    for (int t = 0; t < MAX_NT; t++)
-                        for (int r = 0; r < LDY; r++) {
-                            const float got = y[t * LDY + r];
-                            if (t < nt && r < nr) {
-                                if (memcmp(&got, &want[t * MAX_NR + r], sizeof got) != 0 && bad++ < 3)
-                                    check_fail(__FILE__, __LINE__, "%s %s rows8 gemm n=%lld nr=%lld nt=%d row %d token %d: %.9g, vec_dot %.9g",
-                                               kt->name, tr->name, (long long)n, (long long)nr, nt, r, t, (double)got,
-                                               (double)want[t * MAX_NR + r]);
-                            } else if (!isnan(got) && bad++ < 3) {
-                                check_fail(__FILE__, __LINE__, "%s %s rows8 gemm nr=%lld nt=%d wrote y[%d][%d]", kt->name, tr->name,
-                                           (long long)nr, nt, t, r);
-                            }
-                        }
+                    char what[64];
+                    snprintf(what, sizeof what, "%s %s rows8 gemm", kt->name, tr->name);
+                    const int bad = gemm_output_errors(what, n, y, LDY, want, MAX_NR, nr, nt, MAX_NT);
                     CHECKF(bad == 0, "%s %s rows8 gemm n=%lld nr=%lld nt=%d: %d wrong outputs", kt->name, tr->name, (long long)n,
                            (long long)nr, nt, bad);
                 }

@@ -121,6 +121,9 @@ lair_status lair_model_regroup(lair_model *m, lair_err *err) {
             s = lair_err_set(err, LAIR_ERR_NOMEM, "model: out of memory regrouping %llu bytes of weights (LAIR_REPACK=0 keeps them mapped)",
                              (unsigned long long)bytes);
         } else {
+            /* each matrix's copy is laid out and pointed at first; the
+             * copying is page faulting and memory traffic more than
+             * arithmetic, so a few threads then take pieces from a counter */
             uint64_t off = 0;
             int j = 0, it = 0;
             for (int i = 0; i < n_slots; i++) {
@@ -136,17 +139,6 @@ lair_status lair_model_regroup(lair_model *m, lair_err *err) {
                                                      (const uint8_t *)t->data + (uint64_t)e * slice + (uint64_t)r * rb,
                                                      m->rows8_data + off + (uint64_t)e * slice + (uint64_t)r * rb,
                                                      m->gguf->files[t->file_index]->owns_map};
-                off += t->nbytes;
-            }
-            /* the copying is page faulting and memory traffic more than
-             * arithmetic: a few threads take pieces from a counter */
-            regroup_job job = {items, it, 0};
-            int nth = lair_cpu_count() < 8 ? lair_cpu_count() : 8;
-            lair_run_parallel(nth < it ? nth : it, regroup_items, &job);
-            off = 0;
-            for (int i = 0; i < n_slots; i++) {
-                const gguf_tensor *t = *slots[i];
-                if (!regroupable(k, t)) continue;
                 gguf_tensor *copy = &m->rows8_tensors[j++];
                 *copy = *t;
                 copy->data = m->rows8_data + off;
@@ -155,6 +147,9 @@ lair_status lair_model_regroup(lair_model *m, lair_err *err) {
                 if (m->tok_embd == t) m->tok_embd = copy;
                 *slots[i] = copy;
             }
+            regroup_job job = {items, it, 0};
+            int nth = lair_cpu_count() < 8 ? lair_cpu_count() : 8;
+            lair_run_parallel(nth < it ? nth : it, regroup_items, &job);
             m->n_rows8 = n;
         }
     }
