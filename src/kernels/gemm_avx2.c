@@ -31,12 +31,18 @@
  * Costs: a tile is repacked once per call (8 unpacks and an 8 x 8 dword
  * transpose per block) and used by every token of the call; the
  * activations' scales and sums are prepared once per call for all its
- * tokens.  Both live in the caller's scratch (LAIR_GEMM_SCRATCH_BYTES). */
+ * tokens.  Both live in the caller's scratch (LAIR_GEMM_SCRATCH_BYTES).
+ * Weights the loader regrouped into 8 interleaved rows (tensor/rows8.h)
+ * are tiles already but for the Q4_0 nibble split, so the kernels read
+ * them in place and split nibbles as they go: for the few tokens of a
+ * batched decode step the packing pass had cost as much as 30% of the
+ * kernel, waiting on memory with nothing to overlap. */
 #if defined(__x86_64__)
 
 #include "kernels/avx2_inline.h"
 #include "kernels/kernels.h"
 #include "kernels/kernels_internal.h"
+#include "tensor/rows8.h"
 
 /* One 32-element block of a tile: values 4s..4s+3 of rows 0..7 in q[s]
  * (Q4_0: the unsigned levels 0..15; Q8_0: the signed values); the rows'
@@ -123,8 +129,6 @@ static inline AVX2_FN void columns_pair_i16(const __m128i g[8], int16_t pair[][1
  * T = 1..8 tokens.  Token groups are packed once per call, each tile once
  * and applied to every group. */
 typedef void (*tile_pack_fn)(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile);
-/* the same from a group of 8 interleaved rows (tensor/rows8.h) at g */
-typedef void (*tile_pack_rows8_fn)(int64_t nb, const uint8_t *g, void *tile);
 typedef void (*group_pack_fn)(int64_t nb, const uint8_t *x, uint64_t xs, int nt, void *group);
 typedef void (*tile_group_fn)(int64_t nb, const void *tile, const void *group, float out[][8]);
 
@@ -133,16 +137,21 @@ typedef struct gemm_format {
     size_t wblock_bytes;     /* bytes of one weight block */
     size_t tile_bytes, group_bytes;
     tile_pack_fn pack_tile;
-    tile_pack_rows8_fn pack_rows8; /* NULL: the format has no rows8 layout */
     group_pack_fn pack_group;
     tile_group_fn tokens[8]; /* [T - 1] */
+    /* the same kernels reading a group of 8 interleaved rows (tensor/rows8.h)
+     * in place of a tile; NULL: the format has no such layout */
+    tile_group_fn rows8_tokens[8];
 } gemm_format;
 
 /* Blocks packed between two rounds of prefetches of the next tile. */
 #define PACK_PIECE 8
 
 /* rows8: w is in groups of 8 interleaved rows (tensor/rows8.h), the rows
- * after the last whole group as the file has them. */
+ * after the last whole group as the file has them.  A group is already a
+ * tile in all but the nibble split, so the kernels read it in place: no
+ * packing, and the group is read from memory while the kernel computes
+ * (it prefetches ahead) instead of in a packing pass that only waits. */
 static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const uint8_t *w,
                      uint64_t ws, const uint8_t *x, uint64_t xs, void *scratch, bool rows8) {
     const int64_t nb = n / f->block;
@@ -158,16 +167,22 @@ static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float 
     const uint64_t pf_piece = (8 * ws * PACK_PIECE + (uint64_t)nb - 1) / (uint64_t)nb;
     for (int64_t r = 0; r < nr; r += 8) {
         const int nrow = nr - r < 8 ? (int)(nr - r) : 8;
+        const bool in_place = rows8 && nrow == 8;
+        for (int gi = 0; in_place && gi < ng; gi++) {
+            const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
+            float out[8][8];
+            f->rows8_tokens[T - 1](nb, w + (uint64_t)r * ws, groups + (size_t)gi * (size_t)nb * f->group_bytes, out);
+            for (int k = 0; k < T; k++)
+                for (int i = 0; i < 8; i++) y[(int64_t)(8 * gi + k) * ldy + r + i] = out[k][i];
+        }
+        if (in_place) continue;
         uintptr_t pf = (uintptr_t)(w + (uint64_t)r * ws) + 8 * ws, pf_end = (uintptr_t)(w + (uint64_t)(r + 16 < nr ? r + 16 : nr) * ws);
         for (int64_t b = 0; b < nb; b += PACK_PIECE) {
             for (uintptr_t p = pf, e = pf + pf_piece < pf_end ? pf + pf_piece : pf_end; p < e; p += 64)
                 _mm_prefetch((const char *)p, _MM_HINT_T1);
             pf += pf_piece;
             const int64_t m = nb - b < PACK_PIECE ? nb - b : PACK_PIECE;
-            if (rows8 && nrow == 8)
-                f->pack_rows8(m, w + (uint64_t)r * ws + (uint64_t)b * 8 * f->wblock_bytes, tile + (size_t)b * f->tile_bytes);
-            else
-                f->pack_tile(m, w + (uint64_t)r * ws + (uint64_t)b * f->wblock_bytes, ws, nrow, tile + (size_t)b * f->tile_bytes);
+            f->pack_tile(m, w + (uint64_t)r * ws + (uint64_t)b * f->wblock_bytes, ws, nrow, tile + (size_t)b * f->tile_bytes);
         }
         for (int gi = 0; gi < ng; gi++) {
             const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
@@ -230,32 +245,6 @@ static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_pack_rows(in
 }
 TILE_PACK(q8_0_tile_pack)
 
-/* From groups of 8 interleaved rows, where unit u of the 8 rows is one
- * vector already: Q4_0 units hold steps u (low nibbles) and u + 4 (high
- * nibbles); Q8_0 units are the steps.  The scales come in one load. */
-static AVX2_FN void q4_0_tile_pack_rows8(int64_t nb, const uint8_t *g, void *tile) {
-    tile32_block *tb = tile;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *gb = g + (uint64_t)b * 8 * sizeof(block_q4_0);
-        _mm256_store_ps(tb[b].d, _mm256_cvtph_ps(load16(gb)));
-        UNROLL_FULL for (int u = 0; u < 4; u++) {
-            __m256i v = load32(gb + 16 + 32 * u);
-            _mm256_store_si256((__m256i *)(void *)tb[b].q[u], _mm256_and_si256(v, m4));
-            _mm256_store_si256((__m256i *)(void *)tb[b].q[u + 4], _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
-        }
-    }
-}
-
-static AVX2_FN void q8_0_tile_pack_rows8(int64_t nb, const uint8_t *g, void *tile) {
-    tile32_block *tb = tile;
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *gb = g + (uint64_t)b * 8 * sizeof(block_q8_0);
-        _mm256_store_ps(tb[b].d, _mm256_cvtph_ps(load16(gb)));
-        UNROLL_FULL for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(void *)tb[b].q[s], load32(gb + 16 + 32 * s));
-    }
-}
-
 /* One block of a group of 8 tokens: their Q8_0 values, scales as floats
  * and 8 * sum of the values (the levels' offset term); tokens past the
  * end of the call are zeros.  Gathering a group's blocks in one place lets
@@ -289,19 +278,50 @@ static AVX2_FN void q8_0_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, i
     }
 }
 
-/* Block b of the tile against the T tokens of a group, into the tokens'
- * accumulators of phase J = b mod 4 (a constant, so the accumulators, which
- * do not fit in registers, are plain stack slots).  The block's 8 weight
- * vectors stay in registers for every token.  The empty asm after each add
- * keeps the int16 sums a chain: reassociated, the compiler would keep all
- * 8 x T products live at once and spill them. */
-static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_block_tokens(const tile32_block *wb,
+/* Block k's 8 step vectors (Q4_0: the unsigned levels; Q8_0: the values'
+ * magnitudes |w|) and its rows' scales, from a packed tile (rows8 false)
+ * or straight from a group of 8 interleaved rows: there a Q4_0 unit u
+ * holds step u in its low nibbles and step u + 4 in its high ones, and
+ * Q8_0 units are the steps.  *steps: the 8 signed step vectors, 32 bytes
+ * apart, which the Q8_0 kernel re-reads. */
+static inline __attribute__((always_inline)) AVX2_FN void tile32_block_load(const uint8_t *w, int64_t k, const bool rows8,
+                                                                            const bool q8, __m256i wv[8], __m256 *dw,
+                                                                            const uint8_t **steps) {
+    if (!rows8) {
+        const tile32_block *tb = (const tile32_block *)(const void *)w + k;
+        *dw = _mm256_load_ps(tb->d);
+        *steps = tb->q[0];
+        _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) {
+            __m256i v = _mm256_load_si256((const __m256i *)(const void *)tb->q[s]);
+            wv[s] = q8 ? _mm256_abs_epi8(v) : v;
+        }
+        return;
+    }
+    const uint8_t *gb = w + (uint64_t)k * LAIR_ROWS8 * (q8 ? sizeof(block_q8_0) : sizeof(block_q4_0));
+    *dw = _mm256_cvtph_ps(load16(gb));
+    *steps = gb + LAIR_ROWS8 * sizeof(lair_f16);
+    if (q8) {
+        _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) wv[s] = _mm256_abs_epi8(load32(*steps + 32 * s));
+        return;
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {
+        __m256i v = load32(*steps + 32 * u);
+        wv[u] = _mm256_and_si256(v, m4);
+        wv[u + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+}
+
+/* One block (levels wv, row scales dw) against the T tokens of a group,
+ * into the tokens' accumulators of phase J = b mod 4 (a constant, so the
+ * accumulators, which do not fit in registers, are plain stack slots).
+ * The block's 8 weight vectors stay in registers for every token.  The
+ * empty asm after each add keeps the int16 sums a chain: reassociated, the
+ * compiler would keep all 8 x T products live at once and spill them. */
+static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_block_tokens(const __m256i wv[8], __m256 dw,
                                                                                  const q8_0_group_block *xb,
                                                                                  __m256 acc[][4], const int T, const int J) {
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i wv[8];
-    _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) wv[s] = _mm256_load_si256((const __m256i *)(const void *)wb->q[s]);
-    const __m256 dw = _mm256_load_ps(wb->d);
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
         __m256i s16 = _mm256_setzero_si256();
         _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) {
@@ -317,20 +337,18 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_block_tokens
 }
 
 /* Q8_0 weights are signed, and maddubs wants one unsigned side: the
- * weights' magnitudes |w| (the unsigned side, up to 128) against the
+ * weights' magnitudes |w| (aw, the unsigned side, up to 128) against the
  * activations given the weights' signs (sign_epi8: within +-127, Q8_0
  * activations never being -128), which is exact even for a weight of -128.
  * A maddubs lane can reach 2 * 128 * 127 = 32512, so each step is widened
  * at once (madd) instead of summing steps in int16 as Q4_0 does.  The
  * float part is Q4_0's (and vec_dot_q8_0's): S_b exact, then c_b * S_b
  * into the phase accumulator of block b. */
-static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_block_tokens(const tile32_block *wb,
+static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_block_tokens(const __m256i aw[8], __m256 dw,
+                                                                                 const uint8_t *steps,
                                                                                  const q8_0_group_block *xb,
                                                                                  __m256 acc[][4], const int T, const int J) {
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i aw[8];
-    _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) aw[s] = _mm256_abs_epi8(_mm256_load_si256((const __m256i *)(const void *)wb->q[s]));
-    const __m256 dw = _mm256_load_ps(wb->d);
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
         __m256i si = _mm256_setzero_si256();
         _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) {
@@ -338,7 +356,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_block_tokens
             memcpy(&y4, &xb->q[t][4 * s], 4);
             /* the signed values are re-read from L1 (a load port) rather than
              * kept in registers beside |w| */
-            __m256i ys = _mm256_sign_epi8(_mm256_set1_epi32(y4), _mm256_load_si256((const __m256i *)(const void *)wb->q[s]));
+            __m256i ys = _mm256_sign_epi8(_mm256_set1_epi32(y4), load32(steps + 32 * s));
             si = _mm256_add_epi32(si, _mm256_madd_epi16(_mm256_maddubs_epi16(aw[s], ys), ones));
         }
         __m256 c = _mm256_mul_ps(dw, _mm256_set1_ps(xb->d[t]));
@@ -346,20 +364,34 @@ static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_block_tokens
     }
 }
 
+/* Blocks ahead that the in-place (rows8) kernels prefetch into L2, as the
+ * rows8 gemv does (rows8_avx2.c): with few tokens per call a group is
+ * read from memory about as fast as it is computed on. */
+#define TILE_ROWS8_PREFETCH 16
+
 /* out[t][i] = dot(row i of the tile, token t of the group) for t < T (1..8,
- * a constant in each instance); q8 picks the Q8_0 block kernel. */
-static inline __attribute__((always_inline)) AVX2_FN void tile32_group(int64_t nb, const tile32_block *tb,
-                                                                       const q8_0_group_block *g, float out[][8],
-                                                                       const int T, const bool q8) {
+ * a constant in each instance); w: a packed tile, or a group of 8
+ * interleaved rows if rows8; q8 picks the Q8_0 block kernel. */
+static inline __attribute__((always_inline)) AVX2_FN void tile32_group(int64_t nb, const uint8_t *w, const q8_0_group_block *g,
+                                                                       float out[][8], const int T, const bool rows8,
+                                                                       const bool q8) {
+    const uint64_t gblock = LAIR_ROWS8 * (q8 ? sizeof(block_q8_0) : sizeof(block_q4_0));
     __m256 acc[8][4];
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) for (int j = 0; j < 4; j++) acc[t][j] = _mm256_setzero_ps();
 #define BLOCK_TOKENS(k, J)                                                 \
     do {                                                                   \
-        if (q8) q8_0_tile_block_tokens(&tb[k], &g[k], acc, T, J);          \
-        else q4_0_tile_block_tokens(&tb[k], &g[k], acc, T, J);             \
+        __m256i wv[8];                                                     \
+        __m256 dw;                                                         \
+        const uint8_t *steps;                                              \
+        tile32_block_load(w, k, rows8, q8, wv, &dw, &steps);               \
+        if (q8) q8_0_tile_block_tokens(wv, dw, steps, &g[k], acc, T, J);   \
+        else q4_0_tile_block_tokens(wv, dw, &g[k], acc, T, J);             \
     } while (0)
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
+        if (rows8)
+            for (uint64_t l = 0; l < 4 * gblock; l += 64)
+                _mm_prefetch((const char *)(w + (uint64_t)(b + TILE_ROWS8_PREFETCH) * gblock + l), _MM_HINT_T1);
         BLOCK_TOKENS(b, 0);
         BLOCK_TOKENS(b + 1, 1);
         BLOCK_TOKENS(b + 2, 2);
@@ -373,20 +405,32 @@ static inline __attribute__((always_inline)) AVX2_FN void tile32_group(int64_t n
         _mm256_storeu_ps(out[t], _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][2]), _mm256_add_ps(acc[t][1], acc[t][3])));
 }
 
-static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_group(int64_t nb, const tile32_block *tb,
+static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_group(int64_t nb, const uint8_t *tile,
                                                                           const q8_0_group_block *g, float out[][8], const int T) {
-    tile32_group(nb, tb, g, out, T, false);
+    tile32_group(nb, tile, g, out, T, false, false);
 }
 
-static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_group(int64_t nb, const tile32_block *tb,
+static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_group(int64_t nb, const uint8_t *tile,
                                                                           const q8_0_group_block *g, float out[][8], const int T) {
-    tile32_group(nb, tb, g, out, T, true);
+    tile32_group(nb, tile, g, out, T, false, true);
 }
 
-TILE_GROUP_INSTANCES(q4_0_tile_group, tile32_block, q8_0_group_block)
-TILE_GROUP_INSTANCES(q8_0_tile_group, tile32_block, q8_0_group_block)
-static const gemm_format q4_0_format = {QK4_0, sizeof(block_q4_0), sizeof(tile32_block), sizeof(q8_0_group_block), q4_0_tile_pack, q4_0_tile_pack_rows8, q8_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group)};
-static const gemm_format q8_0_format = {QK8_0, sizeof(block_q8_0), sizeof(tile32_block), sizeof(q8_0_group_block), q8_0_tile_pack, q8_0_tile_pack_rows8, q8_0_group_pack, TILE_GROUP_TABLE(q8_0_tile_group)};
+static inline __attribute__((always_inline)) AVX2_FN void q4_0_rows8_group(int64_t nb, const uint8_t *group,
+                                                                           const q8_0_group_block *g, float out[][8], const int T) {
+    tile32_group(nb, group, g, out, T, true, false);
+}
+
+static inline __attribute__((always_inline)) AVX2_FN void q8_0_rows8_group(int64_t nb, const uint8_t *group,
+                                                                           const q8_0_group_block *g, float out[][8], const int T) {
+    tile32_group(nb, group, g, out, T, true, true);
+}
+
+TILE_GROUP_INSTANCES(q4_0_tile_group, uint8_t, q8_0_group_block)
+TILE_GROUP_INSTANCES(q8_0_tile_group, uint8_t, q8_0_group_block)
+TILE_GROUP_INSTANCES(q4_0_rows8_group, uint8_t, q8_0_group_block)
+TILE_GROUP_INSTANCES(q8_0_rows8_group, uint8_t, q8_0_group_block)
+static const gemm_format q4_0_format = {QK4_0, sizeof(block_q4_0), sizeof(tile32_block), sizeof(q8_0_group_block), q4_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group), TILE_GROUP_TABLE(q4_0_rows8_group)};
+static const gemm_format q8_0_format = {QK8_0, sizeof(block_q8_0), sizeof(tile32_block), sizeof(q8_0_group_block), q8_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q8_0_tile_group), TILE_GROUP_TABLE(q8_0_rows8_group)};
 
 void AVX2_FN lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
@@ -540,7 +584,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_group(int64_
 }
 
 TILE_GROUP_INSTANCES(q4_K_tile_group, q4_K_tile_block, q8_K_group_block)
-static const gemm_format q4_K_format = {QK_K, sizeof(block_q4_K), sizeof(q4_K_tile_block), sizeof(q8_K_group_block), q4_K_tile_pack, NULL, q8_K_group_pack, TILE_GROUP_TABLE(q4_K_tile_group)};
+static const gemm_format q4_K_format = {QK_K, sizeof(block_q4_K), sizeof(q4_K_tile_block), sizeof(q8_K_group_block), q4_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q4_K_tile_group), {NULL}};
 
 void AVX2_FN lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
@@ -652,7 +696,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_
 }
 
 TILE_GROUP_INSTANCES(q6_K_tile_group, q6_K_tile_block, q8_K_group_block)
-static const gemm_format q6_K_format = {QK_K, sizeof(block_q6_K), sizeof(q6_K_tile_block), sizeof(q8_K_group_block), q6_K_tile_pack, NULL, q8_K_group_pack, TILE_GROUP_TABLE(q6_K_tile_group)};
+static const gemm_format q6_K_format = {QK_K, sizeof(block_q6_K), sizeof(q6_K_tile_block), sizeof(q8_K_group_block), q6_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q6_K_tile_group), {NULL}};
 
 void AVX2_FN lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch) {
