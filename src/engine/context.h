@@ -24,9 +24,14 @@ struct lair_context {
     const lair_kernels *kern;
     lair_pool *pool;         /* n_threads threads for matrix products */
     lair_type kv_type;
-    uint64_t kv_row_bytes;   /* one cell's K (or V) row of one layer: n_head_kv * head_dim values */
-    uint64_t kv_head_bytes;  /* one head's part of it */
-    uint8_t *k_cache, *v_cache; /* [n_layer][n_ctx] rows */
+    uint64_t kv_row_bytes;   /* one cell's K (or V) values of one layer: n_head_kv * head_dim values */
+    uint64_t kv_head_bytes;  /* one head's part of them: a row of a head's plane */
+    /* [n_layer][n_head_kv][n_ctx] rows of kv_head_bytes: per layer, one plane
+     * per KV head, so attention over a head reads its cells' rows as one
+     * stream.  (Cell-major rows put a head's rows kv_row_bytes apart; the
+     * prefetchers missed them, and decode attention at 600 cells waited on
+     * memory for a fifth of a step.) */
+    uint8_t *k_cache, *v_cache;
     int32_t *cell_pos;       /* -1: free */
     int32_t cells_hi;        /* no cell at or above this index is in use */
     uint64_t *cell_seq;      /* sequences sharing the cell */

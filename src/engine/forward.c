@@ -292,7 +292,9 @@ static void attend_heads(const attn_job *j, const float *q, float *o, int64_t h0
     const lair_hparams *hp = &c->m->hp;
     const int G = j->group;
     int64_t hd = hp->head_dim, kvh = h0 / (hp->n_head / hp->n_head_kv);
-    uint64_t layer_off = (uint64_t)j->il * (uint64_t)c->p.n_ctx * c->kv_row_bytes + (uint64_t)kvh * c->kv_head_bytes;
+    /* the head's plane of the layer: its rows for every cell, rs bytes apart */
+    const uint64_t rs = c->kv_head_bytes;
+    uint64_t layer_off = (uint64_t)j->il * (uint64_t)c->p.n_ctx * c->kv_row_bytes + (uint64_t)kvh * (uint64_t)c->p.n_ctx * rs;
     const uint8_t *kc = c->k_cache + layer_off, *vc = c->v_cache + layer_off;
     const lair_type_traits *qtr = lair_type_traits_of(lair_vec_dot_type(c->kv_type)), *vtr = lair_type_traits_of(c->kv_type);
     lair_vec_dot_fn dot = c->kern->vec_dot[c->kv_type];
@@ -326,10 +328,10 @@ static void attend_heads(const attn_job *j, const float *q, float *o, int64_t h0
         }
     }
     if (group_scores) {
-        group_scores(hd, G, n_vis, vis, kc, c->kv_row_bytes, qf, scores, n_vis);
+        group_scores(hd, G, n_vis, vis, kc, rs, qf, scores, n_vis);
     } else {
         for (int32_t k = 0; k < n_vis; k++) {
-            const uint8_t *kr = kc + (uint64_t)vis[k] * c->kv_row_bytes;
+            const uint8_t *kr = kc + (uint64_t)vis[k] * rs;
             for (int g = 0; g < G; g++) dot(hd, &scores[(int64_t)g * n_vis + k], kr, qconv + (uint64_t)g * c->qconv_bytes);
         }
     }
@@ -360,12 +362,12 @@ static void attend_heads(const attn_job *j, const float *q, float *o, int64_t h0
             float *sg = scores + (int64_t)g * n_vis;
             for (int32_t k = 0; k < n_vis; k++) sg[k] = sg[k] == 0.0f ? 0.0f : sg[k] * inv[g]; /* 0, not 0 * inf */
         }
-        group_values(hd, G, n_vis, vis, vc, c->kv_row_bytes, scores, n_vis, o);
+        group_values(hd, G, n_vis, vis, vc, rs, scores, n_vis, o);
         return;
     }
     lair_axpy_fn axpy = c->kern->axpy[c->kv_type];
     for (int32_t k = 0; k < n_vis; k++) {
-        const uint8_t *vr = vc + (uint64_t)vis[k] * c->kv_row_bytes;
+        const uint8_t *vr = vc + (uint64_t)vis[k] * rs;
         bool decoded = false;
         for (int g = 0; g < G; g++) {
             float sc = scores[(int64_t)g * n_vis + k];
@@ -530,11 +532,12 @@ static void store_kv(lair_context *c, int il, int n) {
     const lair_type_traits *kt = lair_type_traits_of(c->kv_type);
     uint8_t *kc = c->k_cache + (uint64_t)il * (uint64_t)c->p.n_ctx * c->kv_row_bytes;
     uint8_t *vc = c->v_cache + (uint64_t)il * (uint64_t)c->p.n_ctx * c->kv_row_bytes;
+    const uint64_t plane = (uint64_t)c->p.n_ctx * c->kv_head_bytes; /* one head's rows (context.h) */
     for (int t = 0; t < n; t++) {
-        uint64_t off = (uint64_t)c->cells[t] * c->kv_row_bytes;
+        uint64_t off = (uint64_t)c->cells[t] * c->kv_head_bytes;
         for (int64_t h = 0; h < hp->n_head_kv; h++) {
-            kt->from_float(c->qkv + t * ld + n_q + h * hp->head_dim, kc + off + (uint64_t)h * c->kv_head_bytes, hp->head_dim);
-            kt->from_float(c->qkv + t * ld + n_q + n_kv + h * hp->head_dim, vc + off + (uint64_t)h * c->kv_head_bytes, hp->head_dim);
+            kt->from_float(c->qkv + t * ld + n_q + h * hp->head_dim, kc + (uint64_t)h * plane + off, hp->head_dim);
+            kt->from_float(c->qkv + t * ld + n_q + n_kv + h * hp->head_dim, vc + (uint64_t)h * plane + off, hp->head_dim);
         }
     }
 }
