@@ -51,9 +51,15 @@ expect_fail plan_bad_catalog "catalog" "$LAIR" plan --preset tiny --machine x --
 # decode must be <= bound x 1.1 (the bound is a ceiling; 10% for the noise of
 # the bandwidth probe) and >= bound x 0.15: on this shared 2-core VM decode
 # reached 0.56 of the bound, and other jobs running at the same time can halve it.
+# The bound is measured before and after the bench and the larger kept: the
+# probe's noise is downward (a slow moment), and with decode at 0.77 of the
+# bound one probe at half speed failed the ceiling (45.9 against 52.65).
 "$LAIR" gen -o "$T/q.gguf" --preset qwen2.5-0.5b --type q4_0 >/dev/null 2>&1
-bound=$("$LAIR" plan "$T/q.gguf" --machine this --ctx 64 --json 2>&1 | sed -n 's/.*"decode_tps_bound": \([0-9.e+]*\).*/\1/p')
+plan_bound() { "$LAIR" plan "$T/q.gguf" --machine this --ctx 64 --json 2>&1 | sed -n 's/.*"decode_tps_bound": \([0-9.e+]*\).*/\1/p'; }
+bound1=$(plan_bound)
 meas=$("$LAIR" bench -m "$T/q.gguf" -p 0 -n 16 -r 3 --json 2>/dev/null | sed -n 's/.*"decode": {[^}]*"tok_s_median": \([0-9.]*\).*/\1/p')
+bound2=$(plan_bound)
+bound=$(awk -v a="$bound1" -v b="$bound2" 'BEGIN { if (a == "" || b == "") exit; print (a + 0 > b + 0 ? a : b) }')
 if [ -n "$bound" ] && [ -n "$meas" ] && awk -v b="$bound" -v m="$meas" 'BEGIN { exit !(m <= b * 1.1 && m >= b * 0.15) }'; then
   ok "plan_this_vs_bench (bound $bound, measured $meas tok/s)"
-else fail plan_this_vs_bench "bound '$bound', measured '$meas'"; fi
+else fail plan_this_vs_bench "bounds '$bound1' and '$bound2', measured '$meas'"; fi

@@ -155,12 +155,13 @@ static void matmul(lair_context *c, const uint8_t *w, lair_type wt, bool rows8, 
     if (LAIR_GEMM_SCRATCH_BYTES(ne0) > c->gemm_scratch_bytes) j.gemm = NULL; /* a row wider than the context planned for */
     /* the smallest chunk: about 32 KiB of weight reads per token, 16 to 256
      * rows, a multiple of 16 (whole gemv groups, and no two threads write
-     * one cache line of y); gemm kernels repack a tile of rows per call, so
-     * they get at least 64 rows */
+     * one cache line of y); gemm kernels pack the token groups (and, but
+     * for regrouped weights, a tile of rows) per call, so they get at least
+     * 64 rows (one token goes to the gemv whatever gemm_min says) */
     uint64_t per_row = j.wrow * (uint64_t)n_tok;
     j.chunk = per_row ? (int64_t)((32768 / per_row) & ~(uint64_t)15) : 256;
     j.chunk = j.chunk < 16 ? 16 : j.chunk > 256 ? 256 : j.chunk;
-    if (j.gemm && n_tok >= j.gemm_min && j.chunk < 64) j.chunk = 64;
+    if (j.gemm && n_tok >= j.gemm_min && !(n_tok == 1 && j.gemv) && j.chunk < 64) j.chunk = 64;
     atomic_init(&j.next, 0);
     /* again: x is the previous product's input, unchanged since (Q, K and V
      * of one block; gate and up); its rows are converted already if the

@@ -167,27 +167,23 @@ static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float 
     const uint64_t pf_piece = (8 * ws * PACK_PIECE + (uint64_t)nb - 1) / (uint64_t)nb;
     for (int64_t r = 0; r < nr; r += 8) {
         const int nrow = nr - r < 8 ? (int)(nr - r) : 8;
-        const bool in_place = rows8 && nrow == 8;
-        for (int gi = 0; in_place && gi < ng; gi++) {
-            const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
-            float out[8][8];
-            f->rows8_tokens[T - 1](nb, w + (uint64_t)r * ws, groups + (size_t)gi * (size_t)nb * f->group_bytes, out);
-            for (int k = 0; k < T; k++)
-                for (int i = 0; i < 8; i++) y[(int64_t)(8 * gi + k) * ldy + r + i] = out[k][i];
+        const bool in_place = rows8 && nrow == 8; /* else packed into the tile first */
+        if (!in_place) {
+            uintptr_t pf = (uintptr_t)(w + (uint64_t)r * ws) + 8 * ws, pf_end = (uintptr_t)(w + (uint64_t)(r + 16 < nr ? r + 16 : nr) * ws);
+            for (int64_t b = 0; b < nb; b += PACK_PIECE) {
+                for (uintptr_t p = pf, e = pf + pf_piece < pf_end ? pf + pf_piece : pf_end; p < e; p += 64)
+                    _mm_prefetch((const char *)p, _MM_HINT_T1);
+                pf += pf_piece;
+                const int64_t m = nb - b < PACK_PIECE ? nb - b : PACK_PIECE;
+                f->pack_tile(m, w + (uint64_t)r * ws + (uint64_t)b * f->wblock_bytes, ws, nrow, tile + (size_t)b * f->tile_bytes);
+            }
         }
-        if (in_place) continue;
-        uintptr_t pf = (uintptr_t)(w + (uint64_t)r * ws) + 8 * ws, pf_end = (uintptr_t)(w + (uint64_t)(r + 16 < nr ? r + 16 : nr) * ws);
-        for (int64_t b = 0; b < nb; b += PACK_PIECE) {
-            for (uintptr_t p = pf, e = pf + pf_piece < pf_end ? pf + pf_piece : pf_end; p < e; p += 64)
-                _mm_prefetch((const char *)p, _MM_HINT_T1);
-            pf += pf_piece;
-            const int64_t m = nb - b < PACK_PIECE ? nb - b : PACK_PIECE;
-            f->pack_tile(m, w + (uint64_t)r * ws + (uint64_t)b * f->wblock_bytes, ws, nrow, tile + (size_t)b * f->tile_bytes);
-        }
+        const tile_group_fn *kernels = in_place ? f->rows8_tokens : f->tokens;
+        const uint8_t *src = in_place ? w + (uint64_t)r * ws : tile;
         for (int gi = 0; gi < ng; gi++) {
             const int T = nt - 8 * gi < 8 ? nt - 8 * gi : 8;
             float out[8][8];
-            f->tokens[T - 1](nb, tile, groups + (size_t)gi * (size_t)nb * f->group_bytes, out);
+            kernels[T - 1](nb, src, groups + (size_t)gi * (size_t)nb * f->group_bytes, out);
             for (int k = 0; k < T; k++)
                 for (int i = 0; i < nrow; i++) y[(int64_t)(8 * gi + k) * ldy + r + i] = out[k][i];
         }
