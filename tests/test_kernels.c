@@ -1130,6 +1130,80 @@ TEST(exp_kernels_match_scalar) {
     free(up);
 }
 
+/* Softmax of attention scores: the scalar kernel against the formula in
+ * double (within a few units in the last place, summing to 1), its edges
+ * (-inf scores get 0, a row of -inf or NaN only is all 0, a NaN score
+ * poisons the row as e^NaN does, scores too far below the max get exactly
+ * 0, -0 and +0 as the max), and every ISA bit-identical to it at every
+ * length from 0 to 40 (every tail) and at 4099, writing nothing past n. */
+TEST(softmax_kernels_match_scalar) {
+    const lair_kernels *ref = lair_kernels_for(LAIR_ISA_SCALAR);
+    REQUIRE(ref->softmax != NULL);
+    enum { N = 4099 };
+    float *x = malloc((N + 1) * sizeof *x), *y0 = malloc((N + 1) * sizeof *x), *y1 = malloc((N + 1) * sizeof *x);
+    const float scales[] = {1.0f, 0.125f, 0.0883883476f};
+    for (int case_ = 0; case_ < 6; case_++) {
+        for (int64_t i = 0; i < N; i++) x[i] = 12.0f * (float)rng_normal();
+        if (case_ == 1) /* -inf scores (masked cells, soft-capped -inf) and one far below */
+            for (int64_t i = 0; i < N; i += 3) x[i] = i % 2 ? -INFINITY : -400.0f;
+        if (case_ == 2) /* every score -inf or NaN: all zeros */
+            for (int64_t i = 0; i < N; i++) x[i] = i % 7 == 5 ? NAN : -INFINITY;
+        if (case_ == 3) /* NaN scores among finite and -inf ones (lane 0's last at some lengths) */
+            x[N / 2] = NAN, x[9] = NAN, x[8] = NAN, x[5] = -INFINITY, x[30] = -INFINITY;
+        if (case_ == 4) /* zeros of both signs are the max */
+            for (int64_t i = 0; i < N; i++) x[i] = i % 5 == 0 ? (i % 2 ? -0.0f : 0.0f) : -fabsf(x[i]) - 1.0f;
+        if (case_ == 5) /* equal scores */
+            for (int64_t i = 0; i < N; i++) x[i] = 2.5f;
+        for (int si = 0; si < 3; si++) {
+            const float scale = scales[si];
+            memcpy(y0, x, N * sizeof *x);
+            ref->softmax(N, y0, scale);
+            double max = -INFINITY, sum = 0.0, got = 0.0;
+            bool has_nan = false;
+            for (int64_t i = 0; i < N; i++) {
+                float s = x[i] * scale;
+                has_nan |= s != s;
+                if (s > max) max = s;
+            }
+            for (int64_t i = 0; i < N; i++)
+                if (max > -INFINITY) sum += exp((double)(x[i] * scale - (float)max)); /* the difference in float, as specified */
+            for (int64_t i = 0; i < N; i++) {
+                float s = x[i] * scale;
+                if (max == -INFINITY) {
+                    CHECKF(y0[i] == 0.0f && !signbit(y0[i]), "case %d: p[%lld] = %g, want 0", case_, (long long)i, y0[i]);
+                    continue;
+                }
+                if (has_nan) {
+                    CHECKF(s == -INFINITY ? y0[i] == 0.0f : isnan(y0[i]), "case %d NaN row: p[%lld] = %g", case_, (long long)i, y0[i]);
+                    continue;
+                }
+                double want = exp((double)(s - (float)max)) / sum;
+                CHECKF(fabs(y0[i] - want) <= 4e-7 * want + 1e-36, "case %d scale %g: p[%lld] = %.9g, want %.9g", case_, scale,
+                       (long long)i, y0[i], want);
+                got += y0[i];
+            }
+            if (max > -INFINITY && !has_nan) CHECKF(fabs(got - 1.0) < 1e-5, "case %d: probabilities sum to %.9g", case_, got);
+            for (int isa = 0; isa < LAIR_ISA_COUNT; isa++) {
+                const lair_kernels *k = lair_kernels_for((lair_isa)isa);
+                if (!k) continue;
+                REQUIRE(k->softmax != NULL);
+                for (int64_t n = 0; n <= N; n = n < 40 ? n + 1 : n == 40 ? N : N + 1) {
+                    memcpy(y0, x, N * sizeof *x), memcpy(y1, x, N * sizeof *x);
+                    y0[n] = y1[n] = 7.0f;
+                    ref->softmax(n, y0, scale);
+                    k->softmax(n, y1, scale);
+                    CHECKF(memcmp(y0, y1, (size_t)n * sizeof *y0) == 0, "%s softmax case %d n=%lld differs from scalar", k->name, case_,
+                           (long long)n);
+                    CHECKF(y1[n] == 7.0f, "%s softmax n=%lld wrote past the end", k->name, (long long)n);
+                }
+            }
+        }
+    }
+    free(x);
+    free(y0);
+    free(y1);
+}
+
 int main(void) {
     find_isas();
     RUN(vec_dot_quantized_rows);
@@ -1149,6 +1223,7 @@ int main(void) {
     RUN(attention_kernels_match_scalar);
     RUN(quantize_matches_from_float);
     RUN(exp_kernels_match_scalar);
+    RUN(softmax_kernels_match_scalar);
     RUN(vec_dot_q8_0_extremes);
     RUN(vec_dot_type_mapping);
     RUN(isa_tables);

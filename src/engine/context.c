@@ -56,7 +56,7 @@ lair_status lair_context_memory(const lair_model *m, const lair_context_params *
     out->buffers = (uint64_t)p.n_ctx * (4 + 8) +
                    4 * B * ((uint64_t)hp->n_embd * 4 + n_q + 2 * n_kv + n_q + ffn_w + (uint64_t)hp->n_rot) +
                    4 * (uint64_t)p.n_outputs_max * (uint64_t)hp->n_vocab +
-                   4 * T * (G * ((uint64_t)p.n_ctx + 2) + (uint64_t)p.n_ctx + (uint64_t)hp->head_dim) + T * G * ((uint64_t)hp->head_dim * 4 + 64) +
+                   4 * T * (G * (uint64_t)p.n_ctx + (uint64_t)p.n_ctx + (uint64_t)hp->head_dim) + T * G * ((uint64_t)hp->head_dim * 4 + 64) +
                    B * (widest * 4 + 64 + 8) + T * gemm_scratch_per_thread(hp) + 64 +
                    (hp->n_expert > 0 ? B * (4 * (uint64_t)(hp->n_embd + hp->n_expert) + 4) : 0);
     out->weights = 0;
@@ -125,7 +125,7 @@ lair_status lair_context_create(const lair_model *m, const lair_context_params *
     }
     uint64_t T = (uint64_t)p.n_threads;
     c->attn_group = (int)(hp->n_head / hp->n_head_kv);
-    c->scores_per_thread = (uint64_t)c->attn_group * ((uint64_t)p.n_ctx + 2); /* scores, then each head's max and 1/sum */
+    c->scores_per_thread = (uint64_t)c->attn_group * (uint64_t)p.n_ctx; /* [group][cell] scores, then probabilities */
     c->scores = alloc_floats(T * c->scores_per_thread, &ok);
     c->visible = ok ? lair_malloc((size_t)(T * (uint64_t)p.n_ctx) * sizeof *c->visible) : NULL;
     c->vrow = alloc_floats(T * (uint64_t)hp->head_dim, &ok);

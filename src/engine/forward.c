@@ -299,8 +299,7 @@ static void attend_heads(const attn_job *j, const float *q, float *o, int64_t h0
     const uint8_t *kc = c->k_cache + layer_off, *vc = c->v_cache + layer_off;
     const lair_type_traits *qtr = lair_type_traits_of(lair_vec_dot_type(c->kv_type)), *vtr = lair_type_traits_of(c->kv_type);
     lair_vec_dot_fn dot = c->kern->vec_dot[c->kv_type];
-    float *scores = c->scores + (int64_t)ith * c->scores_per_thread; /* [G][n_vis], then max and inv */
-    float *max = scores + (int64_t)c->attn_group * c->p.n_ctx, *inv = max + c->attn_group;
+    float *scores = c->scores + (int64_t)ith * c->scores_per_thread; /* [G][n_vis] */
     float *vrow = c->vrow + (int64_t)ith * hd;
     uint8_t *qconv = c->qconv + (uint64_t)ith * c->qconv_bytes * (uint64_t)c->attn_group; /* [G][qconv_bytes] */
     /* 1/sqrt(head_dim) scales the scores, or (Gemma 2, Phi-3) the query itself
@@ -336,33 +335,19 @@ static void attend_heads(const attn_job *j, const float *q, float *o, int64_t h0
             for (int g = 0; g < G; g++) dot(hd, &scores[(int64_t)g * n_vis + k], kr, qconv + (uint64_t)g * c->qconv_bytes);
         }
     }
+    /* probabilities in place: soft-capped scores (Gemma 2) are scaled and
+     * capped here, the others scaled by the kernel */
     for (int g = 0; g < G; g++) {
         float *sg = scores + (int64_t)g * n_vis;
-        max[g] = -INFINITY;
-        for (int32_t k = 0; k < n_vis; k++) {
-            float s = sg[k];
-            if (!pre) s *= scale;
-            if (cap > 0) s = softcap(s, cap);
-            sg[k] = s;
-            if (s > max[g]) max[g] = s;
+        float sc = pre ? 1.0f : scale;
+        if (cap > 0) {
+            for (int32_t k = 0; k < n_vis; k++) sg[k] = softcap(sg[k] * sc, cap);
+            sc = 1.0f;
         }
-    }
-    for (int g = 0; g < G; g++) {
-        float *sg = scores + (int64_t)g * n_vis;
-        double sum = 0.0;
-        /* e^(s - max); a -inf score (soft-capped or not) adds nothing, also
-         * when every score of the head is -inf */
-        if (max[g] == -INFINITY) memset(sg, 0, (size_t)n_vis * sizeof *sg);
-        else c->kern->exp(n_vis, sg, sg, max[g]);
-        for (int32_t k = 0; k < n_vis; k++) sum += (double)sg[k];
-        inv[g] = (float)(1.0 / sum);
+        c->kern->softmax(n_vis, sg, sc);
         memset(o + g * hd, 0, (size_t)hd * sizeof *o);
     }
     if (group_values) {
-        for (int g = 0; g < G; g++) {
-            float *sg = scores + (int64_t)g * n_vis;
-            for (int32_t k = 0; k < n_vis; k++) sg[k] = sg[k] == 0.0f ? 0.0f : sg[k] * inv[g]; /* 0, not 0 * inf */
-        }
         group_values(hd, G, n_vis, vis, vc, rs, scores, n_vis, o);
         return;
     }
@@ -371,9 +356,8 @@ static void attend_heads(const attn_job *j, const float *q, float *o, int64_t h0
         const uint8_t *vr = vc + (uint64_t)vis[k] * rs;
         bool decoded = false;
         for (int g = 0; g < G; g++) {
-            float sc = scores[(int64_t)g * n_vis + k];
-            if (sc == 0.0f) continue;
-            float pr = sc * inv[g];
+            float pr = scores[(int64_t)g * n_vis + k];
+            if (pr == 0.0f) continue;
             float *og = o + g * hd;
             if (axpy) {
                 axpy(hd, og, pr, vr);

@@ -1,8 +1,11 @@
-/* e^x for softmax and SiLU, AVX2 + FMA: 8 values at a time as two vectors
+/* e^x, softmax and SiLU, AVX2 + FMA: 8 values at a time as two vectors
  * of 4 doubles, the same operations as the scalar reference
  * (exp_scalar.c), so the same bits.  Against the C library's expf (about
  * 20 cycles a call) this is a few cycles per value. */
 #if defined(__x86_64__)
+
+#include <math.h>
+#include <string.h>
 
 #include "kernels/avx2_inline.h"
 #include "kernels/kernels_internal.h"
@@ -29,6 +32,57 @@ void AVX2_FN lair_exp_avx2(int64_t n, float *y, const float *x, float sub) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), s)));
     for (; i < n; i++) y[i] = lair_exp_ref(x[i] - sub);
+}
+
+/* lair_softmax_fn with the lanes as vector lanes: element i of a vector
+ * loaded at a multiple of 8 is lane i % 8; the tail goes to the lanes as
+ * stored values, in the scalar reference's way. */
+void AVX2_FN lair_softmax_avx2(int64_t n, float *x, float scale) {
+    const __m256 sc = _mm256_set1_ps(scale);
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 s = _mm256_mul_ps(_mm256_loadu_ps(x + i), sc);
+        _mm256_storeu_ps(x + i, s);
+        mv = _mm256_max_ps(s, mv); /* s > m ? s : m, lane by lane (NaN s: m) */
+    }
+    float m[8], max;
+    _mm256_storeu_ps(m, mv);
+    for (; i < n; i++) {
+        float s = x[i] * scale;
+        x[i] = s;
+        if (s > m[i % 8]) m[i % 8] = s;
+    }
+    max = m[0];
+    for (int l = 1; l < 8; l++) max = m[l] > max ? m[l] : max;
+    if (max == -INFINITY) {
+        memset(x, 0, (size_t)n * sizeof *x);
+        return;
+    }
+    const __m256 sub = _mm256_set1_ps(max);
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd(); /* lanes 0-3, 4-7 */
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sub));
+        _mm256_storeu_ps(x + i, e);
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double a[8];
+    _mm256_storeu_pd(a, lo);
+    _mm256_storeu_pd(a + 4, hi);
+    for (; i < n; i++) {
+        x[i] = lair_exp_ref(x[i] - max);
+        a[i % 8] += (double)x[i];
+    }
+    double sum = a[0];
+    for (int l = 1; l < 8; l++) sum += a[l];
+    const float inv = (float)(1.0 / sum);
+    const __m256 iv = _mm256_set1_ps(inv), zero = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) { /* e == 0 stays 0, not 0 * inf */
+        __m256 e = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(x + i, _mm256_andnot_ps(_mm256_cmp_ps(e, zero, _CMP_EQ_OQ), _mm256_mul_ps(e, iv)));
+    }
+    for (; i < n; i++) x[i] = x[i] == 0.0f ? 0.0f : x[i] * inv;
 }
 
 void AVX2_FN lair_silu_mul_avx2(int64_t n, float *gate, const float *up) {

@@ -1,4 +1,4 @@
-/* e^x for softmax and SiLU, scalar reference: the specification that the
+/* e^x, softmax and SiLU, scalar reference: the specification that the
  * SIMD variants (exp_avx2.c) reproduce bit for bit.
  *
  * Evaluated in double and rounded once to float, so the result is the
@@ -42,6 +42,32 @@ float lair_exp_ref(float x) {
 
 void lair_exp_scalar(int64_t n, float *y, const float *x, float sub) {
     for (int64_t i = 0; i < n; i++) y[i] = lair_exp_ref(x[i] - sub);
+}
+
+/* The lanes of lair_softmax_fn (kernels.h states them): lane i % 8. */
+void lair_softmax_scalar(int64_t n, float *x, float scale) {
+    float m[8], max;
+    for (int l = 0; l < 8; l++) m[l] = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        float s = x[i] * scale;
+        x[i] = s;
+        if (s > m[i % 8]) m[i % 8] = s;
+    }
+    max = m[0];
+    for (int l = 1; l < 8; l++) max = m[l] > max ? m[l] : max;
+    if (max == -INFINITY) {
+        memset(x, 0, (size_t)n * sizeof *x);
+        return;
+    }
+    double a[8] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = lair_exp_ref(x[i] - max);
+        a[i % 8] += (double)x[i];
+    }
+    double sum = a[0];
+    for (int l = 1; l < 8; l++) sum += a[l];
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] == 0.0f ? 0.0f : x[i] * inv; /* 0, not 0 * inf */
 }
 
 void lair_silu_mul_scalar(int64_t n, float *gate, const float *up) {

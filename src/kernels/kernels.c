@@ -68,6 +68,7 @@ static const lair_kernels kernels_scalar = {
     {[LAIR_TYPE_F32] = lair_attn_values_f32_scalar, [LAIR_TYPE_F16] = lair_attn_values_f16_scalar},
     {0}, /* activations quantized by the formats' own from_float */
     lair_exp_scalar,
+    lair_softmax_scalar,
     lair_silu_mul_scalar,
     {0}, /* weights stay in the file's layout: the scalar path is the specification */
     {0},
@@ -129,6 +130,7 @@ static const lair_kernels kernels_avx2 = {
     {[LAIR_TYPE_F32] = lair_attn_values_f32_avx2, [LAIR_TYPE_F16] = lair_attn_values_f16_avx2},
     {[LAIR_TYPE_Q8_0] = lair_quantize_q8_0_avx2, [LAIR_TYPE_Q8_K] = lair_quantize_q8_K_avx2},
     lair_exp_avx2,
+    lair_softmax_avx2,
     lair_silu_mul_avx2,
     {[LAIR_TYPE_Q4_0] = lair_gemv_rows8_q4_0_avx2, [LAIR_TYPE_Q8_0] = lair_gemv_rows8_q8_0_avx2},
     {[LAIR_TYPE_Q4_0] = lair_gemm_rows8_q4_0_avx2, [LAIR_TYPE_Q8_0] = lair_gemm_rows8_q8_0_avx2},

@@ -80,6 +80,18 @@ typedef void (*lair_quantize_fn)(const float *src, void *dst, int64_t n);
  * results), inf above e^88.72, NaN for NaN; the same bits on every ISA
  * (kernels/exp_scalar.c states the method).  Softmax of attention scores. */
 typedef void (*lair_exp_fn)(int64_t n, float *y, const float *x, float sub);
+/* Softmax of one head's n attention scores, in place, with the e^x above:
+ *   s_i = x[i] * scale (scale 1: x as it is);
+ *   max = the largest s_i, NaN skipped, taken in 8 lanes: lane l keeps
+ *         m_l = s_i > m_l ? s_i : m_l over i = l, l + 8, ... in order (from
+ *         -inf), then max = m_0 and for l = 1 .. 7 max = m_l > max ? m_l : max;
+ *   if max is -inf (n = 0, or every s_i -inf or NaN), every x[i] = 0; else
+ *   e_i = e^(s_i - max), sum = the e_i added as doubles in the same 8 lanes
+ *         (a_l over i = l, l + 8, ... in order), then a_0 + a_1 + ... + a_7
+ *         left to right; x[i] = e_i == 0 ? 0 : e_i * (float)(1 / sum).
+ * The lanes are part of the result (the same bits on every ISA) and let a
+ * vector unit keep 8 running maxima and sums instead of one chain. */
+typedef void (*lair_softmax_fn)(int64_t n, float *x, float scale);
 /* gate[i] = silu(gate[i]) * up[i] = gate[i] / (1 + e^-gate[i]) * up[i] for
  * i < n, with the e^x above: the SwiGLU of the feed-forward blocks. */
 typedef void (*lair_silu_mul_fn)(int64_t n, float *gate, const float *up);
@@ -106,6 +118,7 @@ typedef struct lair_kernels {
     lair_attn_values_fn attn_values[LAIR_TYPE_COUNT]; /* f32, f16; NULL: axpy or decode per (cell, head) */
     lair_quantize_fn quantize[LAIR_TYPE_COUNT];       /* by activation format; NULL: its from_float */
     lair_exp_fn exp;
+    lair_softmax_fn softmax;
     lair_silu_mul_fn silu_mul;
     /* The same products on weights regrouped in interleaved groups of 8 rows
      * (tensor/rows8.h; w at a group boundary, rows after the last whole

@@ -48,7 +48,8 @@ void lair_axpy_f32_scalar(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_scalar(int64_t n, float *y, float a, const void *x);
 
 /* e^x (exp_scalar.c states the method; every ISA's variant gives its bits):
- * the constants, one value, and the lair_exp_fn / lair_silu_mul_fn kernels */
+ * the constants, one value, and the lair_exp_fn / lair_softmax_fn /
+ * lair_silu_mul_fn kernels */
 #define LAIR_EXP_MIN (-104.0)   /* x clamped to [MIN, MAX]: e^MIN rounds to float 0, */
 #define LAIR_EXP_MAX 89.0       /* e^MAX to inf */
 #define LAIR_EXP_LOG2E 1.4426950408889634
@@ -57,6 +58,7 @@ void lair_axpy_f16_scalar(int64_t n, float *y, float a, const void *x);
 extern const double lair_exp_taylor[11];  /* 1 / k!, k = 0 .. 10 */
 float lair_exp_ref(float x);
 void lair_exp_scalar(int64_t n, float *y, const float *x, float sub);
+void lair_softmax_scalar(int64_t n, float *x, float scale);
 void lair_silu_mul_scalar(int64_t n, float *gate, const float *up);
 
 /* attention over one KV head (lair_attn_scores_fn / lair_attn_values_fn,
@@ -122,6 +124,7 @@ void lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_avx2(int64_t n, float *y, float a, const void *x);
 /* e^x, silu(gate) * up (exp_avx2.c); the scalar ones' bits */
 void lair_exp_avx2(int64_t n, float *y, const float *x, float sub);
+void lair_softmax_avx2(int64_t n, float *x, float scale);
 void lair_silu_mul_avx2(int64_t n, float *gate, const float *up);
 /* activation quantizers (quant_avx2.c); the same bits as from_float */
 void lair_quantize_q8_0_avx2(const float *src, void *dst, int64_t n);

@@ -635,6 +635,7 @@ static const lair_kernels neon_table = {
     .attn_scores = {[LAIR_TYPE_F16] = lair_attn_scores_f16_neon},
     .attn_values = {[LAIR_TYPE_F32] = lair_attn_values_f32_neon, [LAIR_TYPE_F16] = lair_attn_values_f16_neon},
     .exp = lair_exp_scalar,
+    .softmax = lair_softmax_scalar, /* its e^x is the scalar one here too */
     .silu_mul = lair_silu_mul_scalar,
 };
 

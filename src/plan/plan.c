@@ -115,7 +115,7 @@ uint64_t lair_plan_buffers(const lair_plan_shape *s, int64_t n_ctx, int64_t n_ba
     if (s->n_ff > k) k = s->n_ff;
     uint64_t gemm = (LAIR_GEMM_SCRATCH_BYTES(k) + 63) & ~(uint64_t)63;
     return C * (4 + 8) + 4 * B * ((uint64_t)s->n_embd * 4 + n_q + 2 * n_kv + n_q + ffn_w + (uint64_t)s->n_rot) +
-           4 * B * (uint64_t)s->n_vocab + 4 * T * (G * (C + 2) + C + (uint64_t)s->head_dim) + T * G * ((uint64_t)s->head_dim * 4 + 64) +
+           4 * B * (uint64_t)s->n_vocab + 4 * T * (G * C + C + (uint64_t)s->head_dim) + T * G * ((uint64_t)s->head_dim * 4 + 64) +
            B * (widest * 4 + 64 + 8) + T * gemm + 64 +
            (s->n_expert > 0 ? B * (4 * (uint64_t)(s->n_embd + s->n_expert) + 4) : 0);
 }
