@@ -477,12 +477,20 @@ static void check_gemm_format(const fmt_case *fc, enum fill fill) {
                     const int64_t nr = row_counts[ri];
                     const int nt = tok_counts[ti];
                     for (int k = 0; k < MAX_NT * LDY; k++) y[k] = NAN;
-                    kt->gemm[wt](n, nr, nt, y, LDY, wbuf + 1, wstride, xbuf + 1, xstride, scratch);
+                    kt->gemm[wt](n, nr, nt, y, LDY, wbuf + 1, wstride, xbuf + 1, xstride, scratch, false);
                     char what[64];
                     snprintf(what, sizeof what, "%s %s gemm", kt->name, tr->name);
-                    const int bad = gemm_output_errors(what, n, y, LDY, want, MAX_NR, nr, nt, MAX_NT);
+                    int bad = gemm_output_errors(what, n, y, LDY, want, MAX_NR, nr, nt, MAX_NT);
                     CHECKF(bad == 0, "%s %s gemm n=%lld nr=%lld nt=%d: %d wrong outputs", kt->name, tr->name, (long long)n,
                            (long long)nr, nt, bad);
+                    /* the next chunk of rows with the activations the call kept (x_packed) */
+                    const int64_t nr2 = nr < MAX_NR ? nr : MAX_NR - 1;
+                    for (int k = 0; k < MAX_NT * LDY; k++) y[k] = NAN;
+                    kt->gemm[wt](n, nr2, nt, y, LDY, wbuf + 1 + wstride, wstride, xbuf + 1, xstride, scratch, true);
+                    snprintf(what, sizeof what, "%s %s gemm, x packed", kt->name, tr->name);
+                    bad = gemm_output_errors(what, n, y, LDY, want + 1, MAX_NR, nr2, nt, MAX_NT);
+                    CHECKF(bad == 0, "%s %s gemm n=%lld nr=%lld nt=%d, x packed: %d wrong outputs", kt->name, tr->name, (long long)n,
+                           (long long)nr2, nt, bad);
                 }
             }
         }
@@ -577,7 +585,7 @@ static void check_rows8_format(const fmt_case *fc, enum fill fill) {
                     const int nt = tok_counts[ti];
                     if (nt > max_nt || LAIR_GEMM_SCRATCH_BYTES(n) > scratch_bytes) continue;
                     for (int k = 0; k < MAX_NT * LDY; k++) y[k] = NAN;
-                    kt->gemm_rows8[wt](n, nr, nt, y, LDY, packed + 1, wbytes, xbuf + 1, xbytes, scratch);
+                    kt->gemm_rows8[wt](n, nr, nt, y, LDY, packed + 1, wbytes, xbuf + 1, xbytes, scratch, false);
                     char what[64];
                     snprintf(what, sizeof what, "%s %s rows8 gemm", kt->name, tr->name);
                     const int bad = gemm_output_errors(what, n, y, LDY, want, MAX_NR, nr, nt, MAX_NT);
@@ -667,7 +675,7 @@ static void check_gemm_extremes(lair_type wt, uint8_t fill_odd, double level_odd
         const lair_kernels *kt = other_isas[k];
         if (!kt->gemm[wt]) continue;
         float y[NT * NR];
-        kt->gemm[wt](NB * 32, NR, NT, y, NR, wbuf + 1, NB * wb, xbuf + 1, NB * sizeof(block_q8_0), scratch);
+        kt->gemm[wt](NB * 32, NR, NT, y, NR, wbuf + 1, NB * wb, xbuf + 1, NB * sizeof(block_q8_0), scratch, false);
         for (int t = 0; t < NT; t++)
             for (int r = 0; r < NR; r++) {
                 const double want = 0.5 * 0.25 * NB * 32 * (r % 2 ? level_odd : level_even) * (t % 2 ? 127.0 : -127.0);
@@ -679,7 +687,7 @@ static void check_gemm_extremes(lair_type wt, uint8_t fill_odd, double level_odd
          * the rows8 gemm and, token by token, its gemv */
         unsigned char packed[NR * NB * sizeof(block_q8_0)];
         lair_rows8_pack(wt, NB * 32, NR, wbuf + 1, NB * wb, packed);
-        kt->gemm_rows8[wt](NB * 32, NR, NT, y, NR, packed, NB * wb, xbuf + 1, NB * sizeof(block_q8_0), scratch);
+        kt->gemm_rows8[wt](NB * 32, NR, NT, y, NR, packed, NB * wb, xbuf + 1, NB * sizeof(block_q8_0), scratch, false);
         for (int t = 0; t < NT; t++) {
             float s[NR];
             kt->gemv_rows8[wt](NB * 32, NR, s, packed, NB * wb, xbuf + 1 + t * NB * sizeof(block_q8_0));

@@ -42,6 +42,7 @@ typedef struct matmul_job {
     uint8_t *scratch;          /* the gemm kernels' scratch: per thread, scratch_bytes each */
     uint64_t scratch_bytes;
     int64_t chunk;             /* fewest rows per chunk, a multiple of 16 */
+    int t0, nt;                /* gemm: the tokens of this pool run (one piece) */
     _Atomic int64_t next;      /* first row of the next chunk to take */
 } matmul_job;
 
@@ -73,12 +74,10 @@ static void matmul_rows_tokens(const matmul_job *j, int64_t r0, int64_t r1, int 
     }
 }
 
-/* Rows [r0, r1) for every token, on thread ith.  Tokens go to the gemm
- * kernel in even pieces of at most LAIR_GEMM_MAX_TOKENS (72 tokens: 36 +
- * 36, not 64 + 8); a piece smaller than the kernel's break-even size
- * (gemm_min) takes the multi-row kernels instead.  Every kernel gives the
- * same bits, so the choice never changes a result. */
-static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1, int ith) {
+/* Rows [r0, r1) on thread ith: every token, or with gemm the piece
+ * [t0, t0 + nt).  *packed: this thread's gemm scratch holds the piece's
+ * activations, packed by its previous call in this pool run. */
+static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1, int ith, bool *packed) {
     if (j->n_tok == 1 && j->gemv) {
         j->gemv(j->ne0, r1 - r0, &j->y[r0], j->w + (uint64_t)r0 * j->wrow, j->wrow, j->act);
         return;
@@ -93,16 +92,9 @@ static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1, int ith) {
         matmul_rows_tokens(j, r0, r1, 0, j->n_tok);
         return;
     }
-    const int pieces = (j->n_tok + LAIR_GEMM_MAX_TOKENS - 1) / LAIR_GEMM_MAX_TOKENS;
-    for (int p = 0; p < pieces; p++) {
-        int t0 = j->n_tok * p / pieces, nt = j->n_tok * (p + 1) / pieces - t0;
-        if (nt < j->gemm_min) {
-            matmul_rows_tokens(j, r0, r1, t0, t0 + nt);
-            continue;
-        }
-        j->gemm(j->ne0, r1 - r0, nt, &j->y[(int64_t)t0 * j->ldy + r0], j->ldy, j->w + (uint64_t)r0 * j->wrow, j->wrow,
-                j->act + (uint64_t)t0 * j->arow, j->arow, j->scratch + (uint64_t)ith * j->scratch_bytes);
-    }
+    j->gemm(j->ne0, r1 - r0, j->nt, &j->y[(int64_t)j->t0 * j->ldy + r0], j->ldy, j->w + (uint64_t)r0 * j->wrow, j->wrow,
+            j->act + (uint64_t)j->t0 * j->arow, j->arow, j->scratch + (uint64_t)ith * j->scratch_bytes, *packed);
+    *packed = true;
 }
 
 /* Guided self-scheduling: each chunk is a share of the rows still left
@@ -110,6 +102,7 @@ static void matmul_range(const matmul_job *j, int64_t r0, int64_t r1, int ith) {
  * start large (long sequential reads) and end small (an even finish). */
 static void matmul_rows(void *arg, int ith, int nth) {
     matmul_job *j = arg;
+    bool packed = false;
     int64_t r0 = atomic_load_explicit(&j->next, memory_order_relaxed);
     for (;;) {
         if (r0 >= j->n_rows) return;
@@ -117,7 +110,7 @@ static void matmul_rows(void *arg, int ith, int nth) {
         if (size < j->chunk) size = j->chunk;
         if (!atomic_compare_exchange_weak_explicit(&j->next, &r0, r0 + size, memory_order_relaxed, memory_order_relaxed))
             continue; /* r0 now holds the current value */
-        matmul_range(j, r0, r0 + size < j->n_rows ? r0 + size : j->n_rows, ith);
+        matmul_range(j, r0, r0 + size < j->n_rows ? r0 + size : j->n_rows, ith, &packed);
         r0 = atomic_load_explicit(&j->next, memory_order_relaxed);
     }
 }
@@ -151,17 +144,18 @@ static void matmul(lair_context *c, const uint8_t *w, lair_type wt, bool rows8, 
     matmul_job j = {w, c->act, row_bytes(wt, ne0), row_bytes(at, ne0), ne0, n_rows, n_tok, y, ldy, k->vec_dot[wt],
                     rows8 ? NULL : k->vec_dot_rows[wt], rows8 ? k->gemv_rows8[wt] : k->gemv[wt],
                     rows8 ? k->gemm_rows8[wt] : k->gemm[wt], rows8 ? 1 : k->gemm_min_tokens[wt], rows8, c->gemm_scratch,
-                    c->gemm_scratch_bytes, 16, 0};
+                    c->gemm_scratch_bytes, 16, 0, n_tok, 0};
     if (LAIR_GEMM_SCRATCH_BYTES(ne0) > c->gemm_scratch_bytes) j.gemm = NULL; /* a row wider than the context planned for */
     /* the smallest chunk: about 32 KiB of weight reads per token, 16 to 256
      * rows, a multiple of 16 (whole gemv groups, and no two threads write
-     * one cache line of y); gemm kernels pack the token groups (and, but
-     * for regrouped weights, a tile of rows) per call, so they get at least
-     * 64 rows (one token goes to the gemv whatever gemm_min says) */
+     * one cache line of y); gemm kernels pack a tile of rows per call
+     * (but for regrouped weights), so they get at least 64 rows (one token
+     * goes to the gemv whatever gemm_min says) */
+    const bool use_gemm = j.gemm && n_tok >= j.gemm_min && !(n_tok == 1 && j.gemv);
     uint64_t per_row = j.wrow * (uint64_t)n_tok;
     j.chunk = per_row ? (int64_t)((32768 / per_row) & ~(uint64_t)15) : 256;
     j.chunk = j.chunk < 16 ? 16 : j.chunk > 256 ? 256 : j.chunk;
-    if (j.gemm && n_tok >= j.gemm_min && !(n_tok == 1 && j.gemv) && j.chunk < 64) j.chunk = 64;
+    if (use_gemm && j.chunk < 64) j.chunk = 64;
     atomic_init(&j.next, 0);
     /* again: x is the previous product's input, unchanged since (Q, K and V
      * of one block; gate and up); its rows are converted already if the
@@ -173,9 +167,20 @@ static void matmul(lair_context *c, const uint8_t *w, lair_type wt, bool rows8, 
         else convert_tokens(&cj, 0, 1);
         c->act_of.x = x, c->act_of.ldx = ldx, c->act_of.ne0 = ne0, c->act_of.n_tok = n_tok, c->act_of.type = at;
     }
-    /* small products are not worth waking the other threads for */
-    if (n_rows * ne0 * n_tok < 32768) matmul_range(&j, 0, n_rows, 0);
-    else lair_pool_run(c->pool, matmul_rows, &j);
+    /* gemm takes the tokens in even pieces of at most LAIR_GEMM_MAX_TOKENS
+     * (72 tokens: 36 + 36, not 64 + 8), one pool run each, so that a
+     * thread packs a piece's activations once for all its chunks of rows
+     * (the weights, read again per piece, come from cache: a piece does 64
+     * multiply-adds per weight byte read) */
+    const int pieces = use_gemm ? (n_tok + LAIR_GEMM_MAX_TOKENS - 1) / LAIR_GEMM_MAX_TOKENS : 1;
+    for (int p = 0; p < pieces; p++) {
+        j.t0 = n_tok * p / pieces, j.nt = n_tok * (p + 1) / pieces - j.t0;
+        atomic_store_explicit(&j.next, 0, memory_order_relaxed);
+        /* small products are not worth waking the other threads for */
+        bool packed = false;
+        if (n_rows * ne0 * n_tok < 32768) matmul_range(&j, 0, n_rows, 0, &packed);
+        else lair_pool_run(c->pool, matmul_rows, &j);
+    }
 }
 
 static void matmul_tensor(lair_context *c, const gguf_tensor *W, const float *x, int64_t ldx, int n_tok, float *y,

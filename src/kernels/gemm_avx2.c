@@ -151,13 +151,14 @@ typedef struct gemm_format {
  * after the last whole group as the file has them.  A group is already a
  * tile in all but the nibble split, so the kernels read it in place: no
  * packing, and the group is read from memory while the kernel computes
- * (it prefetches ahead) instead of in a packing pass that only waits. */
+ * (it prefetches ahead) instead of in a packing pass that only waits.
+ * x_packed: scratch holds x's token groups already (lair_gemm_fn). */
 static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const uint8_t *w,
-                     uint64_t ws, const uint8_t *x, uint64_t xs, void *scratch, bool rows8) {
+                     uint64_t ws, const uint8_t *x, uint64_t xs, void *scratch, bool rows8, bool x_packed) {
     const int64_t nb = n / f->block;
     const int ng = (nt + 7) / 8;
     uint8_t *tile = scratch, *groups = tile + (size_t)nb * f->tile_bytes; /* groups: [ng][nb] */
-    for (int gi = 0; gi < ng; gi++)
+    for (int gi = 0; gi < ng && !x_packed; gi++)
         f->pack_group(nb, x + (uint64_t)gi * 8 * xs, xs, nt - 8 * gi < 8 ? nt - 8 * gi : 8, groups + (size_t)gi * (size_t)nb * f->group_bytes);
     /* A tile's 8 rows are 8 interleaved streams, which the hardware
      * prefetchers follow poorly (with few tokens per call the packing
@@ -429,23 +430,23 @@ static const gemm_format q4_0_format = {QK4_0, sizeof(block_q4_0), sizeof(tile32
 static const gemm_format q8_0_format = {QK8_0, sizeof(block_q8_0), sizeof(tile32_block), sizeof(q8_0_group_block), q8_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q8_0_tile_group), TILE_GROUP_TABLE(q8_0_rows8_group)};
 
 void AVX2_FN lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                                 const void *x, uint64_t xs, void *scratch) {
-    gemm_run(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false);
+                                 const void *x, uint64_t xs, void *scratch, bool x_packed) {
+    gemm_run(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false, x_packed);
 }
 
 void AVX2_FN lair_gemm_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                                 const void *x, uint64_t xs, void *scratch) {
-    gemm_run(&q8_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false);
+                                 const void *x, uint64_t xs, void *scratch, bool x_packed) {
+    gemm_run(&q8_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false, x_packed);
 }
 
 void AVX2_FN lair_gemm_rows8_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                                       const void *x, uint64_t xs, void *scratch) {
-    gemm_run(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, true);
+                                       const void *x, uint64_t xs, void *scratch, bool x_packed) {
+    gemm_run(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, true, x_packed);
 }
 
 void AVX2_FN lair_gemm_rows8_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                                       const void *x, uint64_t xs, void *scratch) {
-    gemm_run(&q8_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, true);
+                                       const void *x, uint64_t xs, void *scratch, bool x_packed) {
+    gemm_run(&q8_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, true, x_packed);
 }
 
 /* ---- Q4_K against Q8_K -----------------------------------------------------
@@ -583,8 +584,8 @@ TILE_GROUP_INSTANCES(q4_K_tile_group, q4_K_tile_block, q8_K_group_block)
 static const gemm_format q4_K_format = {QK_K, sizeof(block_q4_K), sizeof(q4_K_tile_block), sizeof(q8_K_group_block), q4_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q4_K_tile_group), {NULL}};
 
 void AVX2_FN lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                                 const void *x, uint64_t xs, void *scratch) {
-    gemm_run(&q4_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false);
+                                 const void *x, uint64_t xs, void *scratch, bool x_packed) {
+    gemm_run(&q4_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false, x_packed);
 }
 
 /* ---- Q6_K against Q8_K -----------------------------------------------------
@@ -695,8 +696,8 @@ TILE_GROUP_INSTANCES(q6_K_tile_group, q6_K_tile_block, q8_K_group_block)
 static const gemm_format q6_K_format = {QK_K, sizeof(block_q6_K), sizeof(q6_K_tile_block), sizeof(q8_K_group_block), q6_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q6_K_tile_group), {NULL}};
 
 void AVX2_FN lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                                 const void *x, uint64_t xs, void *scratch) {
-    gemm_run(&q6_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false);
+                                 const void *x, uint64_t xs, void *scratch, bool x_packed) {
+    gemm_run(&q6_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false, x_packed);
 }
 
 #endif /* __x86_64__ */

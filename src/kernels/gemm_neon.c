@@ -168,12 +168,14 @@ static const tile4_format q4_0_format = {QK4_0, q4_0_pack, n32_rows_dot};
 static const tile4_format q8_0_format = {QK8_0, q8_0_pack, n32_rows_dot};
 
 void lair_gemm_q4_0_neon(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x,
-                         uint64_t xs, void *scratch) {
+                         uint64_t xs, void *scratch, bool x_packed) {
+    (void)x_packed; /* the activations are read in place */
     tile4_gemm(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
 }
 
 void lair_gemm_q8_0_neon(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x,
-                         uint64_t xs, void *scratch) {
+                         uint64_t xs, void *scratch, bool x_packed) {
+    (void)x_packed; /* the activations are read in place */
     tile4_gemm(&q8_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
 }
 
@@ -282,12 +284,14 @@ static const tile4_format q4_K_format = {QK_K, q4_K_tile_pack_neon, q4_K_rows_do
 static const tile4_format q6_K_format = {QK_K, q6_K_tile_pack_neon, q6_K_rows_dot};
 
 void lair_gemm_q4_K_neon(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x,
-                         uint64_t xs, void *scratch) {
+                         uint64_t xs, void *scratch, bool x_packed) {
+    (void)x_packed; /* the activations are read in place */
     tile4_gemm(&q4_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
 }
 
 void lair_gemm_q6_K_neon(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x,
-                         uint64_t xs, void *scratch) {
+                         uint64_t xs, void *scratch, bool x_packed) {
+    (void)x_packed; /* the activations are read in place */
     tile4_gemm(&q6_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch);
 }
 

@@ -9,6 +9,7 @@
 #ifndef LAIR_KERNELS_H
 #define LAIR_KERNELS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "lair.h"
@@ -43,14 +44,18 @@ typedef void (*lair_axpy_fn)(int64_t n, float *y, float a, const void *x);
  * LAIR_GEMM_MAX_TOKENS).  A kernel repacks tiles of weight rows into
  * scratch (LAIR_GEMM_SCRATCH_BYTES(n) bytes, 32-byte aligned, owned by the
  * calling thread) and applies each tile to all nt tokens.  Bit-identical to
- * vec_dot on every (row, token), like gemv. */
+ * vec_dot on every (row, token), like gemv.
+ * x_packed: the previous call on this scratch had the same n, nt, x and xs,
+ * and x has not changed since; a kernel that also repacks the activations
+ * into scratch then keeps them (for the caller's next chunk of rows) instead
+ * of packing them again.  The result is the same either way. */
 #define LAIR_GEMM_MAX_TOKENS 64
 #define LAIR_GEMM_TILE_BLOCK_BYTES 360  /* at most, per 32 elements: 8 weight rows' levels and scales */
 #define LAIR_GEMM_GROUP_BLOCK_BYTES 320 /* at most, per 32 elements: 8 tokens' values, scales and sums */
 #define LAIR_GEMM_SCRATCH_BYTES(n) \
     ((uint64_t)((n) / 32) * (LAIR_GEMM_TILE_BLOCK_BYTES + LAIR_GEMM_GROUP_BLOCK_BYTES * (LAIR_GEMM_MAX_TOKENS / 8)) + 64)
 typedef void (*lair_gemm_fn)(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                             const void *x, uint64_t xs, void *scratch);
+                             const void *x, uint64_t xs, void *scratch, bool x_packed);
 
 /* Attention over one KV head for the G query heads sharing it, over n cells
  * of the KV cache (rows at k or v + cells[i] * rs bytes, in the KV format;

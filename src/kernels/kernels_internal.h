@@ -10,6 +10,7 @@
 #ifndef LAIR_KERNELS_INTERNAL_H
 #define LAIR_KERNELS_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Full unrolling of a short loop (at most 16 passes) whose count is a
@@ -107,18 +108,18 @@ void lair_gemv_rows8_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *w, u
 void lair_gemv_rows8_q8_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
 /* Matrix x matrix (lair_gemm_fn, gemm_avx2.c); bit-identical to vec_dot. */
 void lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                         const void *x, uint64_t xs, void *scratch);
+                         const void *x, uint64_t xs, void *scratch, bool x_packed);
 void lair_gemm_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                         const void *x, uint64_t xs, void *scratch);
+                         const void *x, uint64_t xs, void *scratch, bool x_packed);
 void lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                         const void *x, uint64_t xs, void *scratch);
+                         const void *x, uint64_t xs, void *scratch, bool x_packed);
 void lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                         const void *x, uint64_t xs, void *scratch);
+                         const void *x, uint64_t xs, void *scratch, bool x_packed);
 /* the same on groups of 8 interleaved rows (tensor/rows8.h) */
 void lair_gemm_rows8_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                               const void *x, uint64_t xs, void *scratch);
+                               const void *x, uint64_t xs, void *scratch, bool x_packed);
 void lair_gemm_rows8_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                               const void *x, uint64_t xs, void *scratch);
+                               const void *x, uint64_t xs, void *scratch, bool x_packed);
 /* y += a * x (x f32 or f16) */
 void lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_avx2(int64_t n, float *y, float a, const void *x);

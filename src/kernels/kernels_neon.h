@@ -30,13 +30,13 @@ void lair_vec_dot_q5_1_neon(int64_t n, float *s, const void *w, const void *x); 
 /* Matrix x matrix (lair_gemm_fn, gemm_neon.c): tiles of 4 weight rows;
  * bit-identical to the vec_dot of the same format. */
 void lair_gemm_q4_0_neon(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x,
-                         uint64_t xs, void *scratch);
+                         uint64_t xs, void *scratch, bool x_packed);
 void lair_gemm_q8_0_neon(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x,
-                         uint64_t xs, void *scratch);
+                         uint64_t xs, void *scratch, bool x_packed);
 void lair_gemm_q4_K_neon(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x,
-                         uint64_t xs, void *scratch);
+                         uint64_t xs, void *scratch, bool x_packed);
 void lair_gemm_q6_K_neon(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x,
-                         uint64_t xs, void *scratch);
+                         uint64_t xs, void *scratch, bool x_packed);
 void lair_vec_dot_q2_K_neon(int64_t n, float *s, const void *w, const void *x);   /* x: q8_K */
 void lair_vec_dot_q3_K_neon(int64_t n, float *s, const void *w, const void *x);   /* x: q8_K */
 void lair_vec_dot_q4_K_neon(int64_t n, float *s, const void *w, const void *x);   /* x: q8_K */
