@@ -212,6 +212,32 @@ TEST(sampler_greedy) {
         for (int i = 0; i < 5; i++) CHECK(lair_sampler_sample(s, logits, NULL) == 1); /* tie 1 vs 3: lower id */
         lair_sampler_free(s);
     }
+    /* plain greedy picks without listing candidates: the same token as the
+     * candidate path (taken when a penalty applies: here to the last token,
+     * said once and always -inf) on random logits with ties, -inf, NaN, +inf */
+    enum { V = 5000 };
+    float *big = malloc(V * sizeof *big);
+    REQUIRE(big);
+    lair_rng r = lair_rng_seed(11);
+    lair_sampler_params pg = plain(0.0f), pp = plain(0.0f);
+    pp.repeat_penalty = 1.5f;
+    lair_sampler *sg = make(&pg, V), *sp = make(&pp, V);
+    REQUIRE(sg && sp);
+    lair_sampler_accept(sp, V - 1);
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < V; i++) big[i] = (float)(int)(lair_rng_normal(&r) * 3); /* many ties */
+        for (int i = 0; i < V; i += 97 + round) big[i] = round % 3 == 0 ? NAN : round % 3 == 1 ? -INFINITY : big[i];
+        if (round % 5 == 4) big[(round * 131) % V] = INFINITY;
+        if (round % 5 == 4) big[(round * 131) % V / 2] = FLT_MAX; /* ties with +inf, and comes first */
+        if (round == 39)
+            for (int i = 0; i < V; i++) big[i] = -INFINITY;
+        big[V - 1] = -INFINITY;
+        int32_t a = lair_sampler_sample(sg, big, NULL), b = lair_sampler_sample(sp, big, NULL);
+        CHECKF(a == b, "round %d: greedy %d, candidate path %d", round, (int)a, (int)b);
+    }
+    lair_sampler_free(sg);
+    lair_sampler_free(sp);
+    free(big);
     /* greedy still applies penalties: 0 was said, so 1 wins */
     lair_sampler_params p = plain(0.0f);
     p.repeat_penalty = 1.5f;

@@ -530,7 +530,34 @@ static void fill_logprobs(const lair_sampler *s, const float *logits, int32_t to
 
 void lair_sampler_set_allowed(lair_sampler *s, const uint32_t *allow) { s->allow = allow; }
 
+/* Greedy with no penalty to apply: of the candidates fill() would list,
+ * the one with the largest biased logit (the lowest id among equals),
+ * found without listing them (for a vocabulary of 128K that list is 2 MiB
+ * per token); -1 when there is none. */
+static int32_t greedy_argmax(const lair_sampler *s, const float *logits) {
+    int32_t best = -1;
+    if (!s->allow && !s->bias) { /* the usual case, one compare per logit */
+        float best_l = -INFINITY; /* NaN and -inf never pass the compare */
+        for (int32_t i = 0; i < s->n_vocab; i++) {
+            float l = logits[i] > FLT_MAX ? FLT_MAX : logits[i]; /* fill()'s clamp: +inf ties with FLT_MAX */
+            if (l > best_l) best = i, best_l = l;
+        }
+        return best;
+    }
+    double best_l = 0.0;
+    for (int32_t i = 0; i < s->n_vocab; i++) {
+        double l = full_logit(s, logits, i, false);
+        if (l > -INFINITY && (best < 0 || l > best_l)) best = i, best_l = l;
+    }
+    return best;
+}
+
 int32_t lair_sampler_sample(lair_sampler *s, const float *logits, lair_token_logprobs *lp) {
+    if (s->p.temperature <= 0.0f && !(s->has_penalties && penalties_active(s))) {
+        int32_t tok = greedy_argmax(s, logits);
+        if (lp) fill_logprobs(s, logits, tok, lp);
+        return tok;
+    }
     fill(s, logits);
     int32_t tok = -1;
     if (s->n_cur > 0 && s->p.temperature <= 0.0f) {
