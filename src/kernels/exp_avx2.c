@@ -35,33 +35,27 @@ void AVX2_FN lair_exp_avx2(int64_t n, float *y, const float *x, float sub) {
 }
 
 /* lair_softmax_fn with the lanes as vector lanes: element i of a vector
- * loaded at a multiple of 8 is lane i % 8; the tail goes to the lanes as
- * stored values, in the scalar reference's way. */
+ * loaded at a multiple of 8 is lane i % 8; the elements after the last
+ * whole vector go to the scalar passes (exp_scalar.c). */
 void AVX2_FN lair_softmax_avx2(int64_t n, float *x, float scale) {
     const __m256 sc = _mm256_set1_ps(scale);
     __m256 mv = _mm256_set1_ps(-INFINITY);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
+    const int64_t nv = n / 8 * 8;
+    for (int64_t i = 0; i < nv; i += 8) {
         __m256 s = _mm256_mul_ps(_mm256_loadu_ps(x + i), sc);
         _mm256_storeu_ps(x + i, s);
         mv = _mm256_max_ps(s, mv); /* s > m ? s : m, lane by lane (NaN s: m) */
     }
-    float m[8], max;
+    float m[8];
     _mm256_storeu_ps(m, mv);
-    for (; i < n; i++) {
-        float s = x[i] * scale;
-        x[i] = s;
-        if (s > m[i % 8]) m[i % 8] = s;
-    }
-    max = m[0];
-    for (int l = 1; l < 8; l++) max = m[l] > max ? m[l] : max;
+    const float max = lair_softmax_max_from(nv, n, x, scale, m);
     if (max == -INFINITY) {
         memset(x, 0, (size_t)n * sizeof *x);
         return;
     }
     const __m256 sub = _mm256_set1_ps(max);
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd(); /* lanes 0-3, 4-7 */
-    for (i = 0; i + 8 <= n; i += 8) {
+    for (int64_t i = 0; i < nv; i += 8) {
         __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sub));
         _mm256_storeu_ps(x + i, e);
         lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
@@ -70,19 +64,13 @@ void AVX2_FN lair_softmax_avx2(int64_t n, float *x, float scale) {
     double a[8];
     _mm256_storeu_pd(a, lo);
     _mm256_storeu_pd(a + 4, hi);
-    for (; i < n; i++) {
-        x[i] = lair_exp_ref(x[i] - max);
-        a[i % 8] += (double)x[i];
-    }
-    double sum = a[0];
-    for (int l = 1; l < 8; l++) sum += a[l];
-    const float inv = (float)(1.0 / sum);
+    const float inv = (float)(1.0 / lair_softmax_exp_from(nv, n, x, max, a));
     const __m256 iv = _mm256_set1_ps(inv), zero = _mm256_setzero_ps();
-    for (i = 0; i + 8 <= n; i += 8) { /* e == 0 stays 0, not 0 * inf */
+    for (int64_t i = 0; i < nv; i += 8) { /* e == 0 stays 0, not 0 * inf */
         __m256 e = _mm256_loadu_ps(x + i);
         _mm256_storeu_ps(x + i, _mm256_andnot_ps(_mm256_cmp_ps(e, zero, _CMP_EQ_OQ), _mm256_mul_ps(e, iv)));
     }
-    for (; i < n; i++) x[i] = x[i] == 0.0f ? 0.0f : x[i] * inv;
+    lair_softmax_scale_from(nv, n, x, inv);
 }
 
 void AVX2_FN lair_silu_mul_avx2(int64_t n, float *gate, const float *up) {

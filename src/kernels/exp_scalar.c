@@ -44,30 +44,43 @@ void lair_exp_scalar(int64_t n, float *y, const float *x, float sub) {
     for (int64_t i = 0; i < n; i++) y[i] = lair_exp_ref(x[i] - sub);
 }
 
-/* The lanes of lair_softmax_fn (kernels.h states them): lane i % 8. */
-void lair_softmax_scalar(int64_t n, float *x, float scale) {
-    float m[8], max;
-    for (int l = 0; l < 8; l++) m[l] = -INFINITY;
-    for (int64_t i = 0; i < n; i++) {
+/* The three passes of lair_softmax_fn (kernels.h states its lanes: lane
+ * i % 8) from element i on, as scalars: the SIMD variants run them on the
+ * elements after their last whole vector, so their tails are these. */
+float lair_softmax_max_from(int64_t i, int64_t n, float *x, float scale, float m[8]) {
+    for (; i < n; i++) {
         float s = x[i] * scale;
         x[i] = s;
         if (s > m[i % 8]) m[i % 8] = s;
     }
-    max = m[0];
+    float max = m[0];
     for (int l = 1; l < 8; l++) max = m[l] > max ? m[l] : max;
-    if (max == -INFINITY) {
-        memset(x, 0, (size_t)n * sizeof *x);
-        return;
-    }
-    double a[8] = {0};
-    for (int64_t i = 0; i < n; i++) {
+    return max;
+}
+
+double lair_softmax_exp_from(int64_t i, int64_t n, float *x, float max, double a[8]) {
+    for (; i < n; i++) {
         x[i] = lair_exp_ref(x[i] - max);
         a[i % 8] += (double)x[i];
     }
     double sum = a[0];
     for (int l = 1; l < 8; l++) sum += a[l];
-    float inv = (float)(1.0 / sum);
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] == 0.0f ? 0.0f : x[i] * inv; /* 0, not 0 * inf */
+    return sum;
+}
+
+void lair_softmax_scale_from(int64_t i, int64_t n, float *x, float inv) {
+    for (; i < n; i++) x[i] = x[i] == 0.0f ? 0.0f : x[i] * inv; /* 0, not 0 * inf */
+}
+
+void lair_softmax_scalar(int64_t n, float *x, float scale) {
+    float m[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    const float max = lair_softmax_max_from(0, n, x, scale, m);
+    if (max == -INFINITY) {
+        memset(x, 0, (size_t)n * sizeof *x);
+        return;
+    }
+    double a[8] = {0};
+    lair_softmax_scale_from(0, n, x, (float)(1.0 / lair_softmax_exp_from(0, n, x, max, a)));
 }
 
 void lair_silu_mul_scalar(int64_t n, float *gate, const float *up) {

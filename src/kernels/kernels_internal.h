@@ -60,6 +60,11 @@ extern const double lair_exp_taylor[11];  /* 1 / k!, k = 0 .. 10 */
 float lair_exp_ref(float x);
 void lair_exp_scalar(int64_t n, float *y, const float *x, float sub);
 void lair_softmax_scalar(int64_t n, float *x, float scale);
+/* lair_softmax_fn's passes from element i on (SIMD tails): lane maxima m
+ * -> the max; e^(x - max) into lane sums a -> the sum; x *= inv */
+float lair_softmax_max_from(int64_t i, int64_t n, float *x, float scale, float m[8]);
+double lair_softmax_exp_from(int64_t i, int64_t n, float *x, float max, double a[8]);
+void lair_softmax_scale_from(int64_t i, int64_t n, float *x, float inv);
 void lair_silu_mul_scalar(int64_t n, float *gate, const float *up);
 
 /* attention over one KV head (lair_attn_scores_fn / lair_attn_values_fn,
