@@ -170,8 +170,8 @@ static void matmul(lair_context *c, const uint8_t *w, lair_type wt, bool rows8, 
     /* gemm takes the tokens in even pieces of at most LAIR_GEMM_MAX_TOKENS
      * (72 tokens: 36 + 36, not 64 + 8), one pool run each, so that a
      * thread packs a piece's activations once for all its chunks of rows
-     * (the weights, read again per piece, come from cache: a piece does 64
-     * multiply-adds per weight byte read) */
+     * (the weights are read again per piece, from L3 or memory, while the
+     * kernel computes: a piece does up to 64 multiply-adds per byte read) */
     const int pieces = use_gemm ? (n_tok + LAIR_GEMM_MAX_TOKENS - 1) / LAIR_GEMM_MAX_TOKENS : 1;
     for (int p = 0; p < pieces; p++) {
         j.t0 = n_tok * p / pieces, j.nt = n_tok * (p + 1) / pieces - j.t0;

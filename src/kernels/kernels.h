@@ -83,7 +83,9 @@ typedef void (*lair_quantize_fn)(const float *src, void *dst, int64_t n);
 /* y[i] = e^(x[i] - sub) for i < n (y may be x), within about one unit in
  * the last place of expf: 0 where e^x would be below 2^-126 (no subnormal
  * results), inf above e^88.72, NaN for NaN; the same bits on every ISA
- * (kernels/exp_scalar.c states the method).  Softmax of attention scores. */
+ * (kernels/exp_scalar.c states the method).  The e^x inside
+ * lair_softmax_fn and lair_silu_mul_fn, kept on its own so that its
+ * accuracy and its bits are tested over the whole range. */
 typedef void (*lair_exp_fn)(int64_t n, float *y, const float *x, float sub);
 /* Softmax of one head's n attention scores, in place, with the e^x above:
  *   s_i = x[i] * scale (scale 1: x as it is);
