@@ -517,18 +517,21 @@ TEST(gemm_matches_vec_dot) {
  * gives for every (row, token) exactly the bits of vec_dot on the original
  * rows, through gemv (one token) and gemm (up to LAIR_GEMM_MAX_TOKENS), and
  * writes nothing past its outputs.  Every row reads back from the packed
- * matrix as it was.  Row lengths include one past the gemv kernels' chunk of
- * 2048 activation blocks. */
+ * matrix as it was (Q4_K's scale bytes re-encoded bit for bit, random
+ * bytes included).  Row lengths include one past the Q4_0/Q8_0 gemv
+ * kernels' chunk of 2048 activation blocks. */
 static void check_rows8_format(const fmt_case *fc, enum fill fill) {
     const lair_type wt = fc->t, xt = lair_vec_dot_type(wt);
     const lair_type_traits *tr = lair_type_traits_of(wt);
-    REQUIRE(lair_rows8_format(wt) && tr->block_size == 32);
-    static const int64_t lens[] = {1, 7, 33, 2053};
+    REQUIRE(lair_rows8_format(wt));
+    /* blocks per row: 32-element blocks, or K-quant super-blocks */
+    static const int64_t lens32[] = {1, 7, 33, 2053}, lensK[] = {1, 3, 9, 17};
+    const int64_t *lens = tr->block_size == 32 ? lens32 : lensK;
     static const int64_t row_counts[] = {8, 9, 15, 16, 29};
     static const int tok_counts[] = {1, 2, 3, 9, LAIR_GEMM_MAX_TOKENS};
     enum { MAX_NR = 29, MAX_NT = LAIR_GEMM_MAX_TOKENS, LDY = MAX_NR + 3 };
-    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
-        const int64_t n = lens[li] * 32;
+    for (size_t li = 0; li < sizeof lens32 / sizeof lens32[0]; li++) {
+        const int64_t n = lens[li] * tr->block_size;
         const bool long_row = lens[li] > 64;
         const int max_nt = long_row ? 2 : MAX_NT;
         uint64_t wbytes = 0, xbytes = 0;
@@ -643,7 +646,7 @@ TEST(rows8_kernels_match_vec_dot) {
         check_rows8_format(&cases[i], FILL_RANDOM_BYTES);
         check_rows8_format(&cases[i], FILL_ZERO);
     }
-    CHECKF(formats == 2, "%d formats with a rows8 layout (Q4_0 and Q8_0 expected)", formats);
+    CHECKF(formats == 4, "%d formats with a rows8 layout (Q4_0, Q8_0, Q4_K and Q6_K expected)", formats);
 }
 
 /* Every gemm kernel of format wt (a 32-element block: an f16 scale, then

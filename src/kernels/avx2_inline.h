@@ -97,4 +97,55 @@ static inline void k4_scales_mins_u64(const uint8_t *p, uint64_t *sc, uint64_t *
     *mn = (a1 & lo6) | m_hi << 32;
 }
 
+/* ((P0 + P4) + (P2 + P6)) + ((P1 + P5) + (P3 + P7)), lane by lane: the
+ * horizontal sum of the one-row kernels' phase vector, for 8 rows. */
+static inline AVX2_FN __m256 k_phases_sum(const __m256 P[8]) {
+    return _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(P[0], P[4]), _mm256_add_ps(P[2], P[6])),
+                         _mm256_add_ps(_mm256_add_ps(P[1], P[5]), _mm256_add_ps(P[3], P[7])));
+}
+
+/* One super-block of a group of 8 tokens: the K-quant gemm kernels'
+ * activations (gemm_avx2.c packs them; rows8_k_avx2.c reads them too). */
+typedef struct q8_K_group_block {
+    int8_t q[8][256];
+    float d[8];
+    int16_t sub[8][8];  /* [token][j]: sum of the token's activations in 32-element sub-block j (Q4_K) */
+    int16_t bs16[8][16]; /* [token][j]: the same per 16 elements (Q8_K's bsums, for Q6_K) */
+} q8_K_group_block;
+
+
+/* Groups of 8 interleaved rows (tensor/rows8.h), shared by the rows8
+ * kernels (rows8_k_avx2.c) and the tile packers (gemm_avx2.c). */
+
+/* Q4_K group super-block gb: the 8 rows' scales or mins (0..63) as bytes
+ * [j][i] (sub-block j, row i), sub-blocks 0..3 in [0] and 4..7 in [1]:
+ * scales are the low 6 bits of the sc bytes, mins the mlo nibbles with
+ * bits 4..5 from the sc bytes' top bits. */
+static inline AVX2_FN void q4_K_group_scales(const uint8_t *gb, __m256i sc[2]) {
+    const __m256i m3f = _mm256_set1_epi8(0x3F);
+    sc[0] = _mm256_and_si256(load32(gb + 32), m3f);
+    sc[1] = _mm256_and_si256(load32(gb + 64), m3f);
+}
+
+static inline AVX2_FN void q4_K_group_mins(const uint8_t *gb, __m256i mn[2]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const __m256i mlo = load32(gb + 96);
+    mn[0] = _mm256_or_si256(_mm256_and_si256(mlo, m4), _mm256_and_si256(_mm256_srli_epi16(load32(gb + 32), 2), m30));
+    mn[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(mlo, 4), m4), _mm256_and_si256(_mm256_srli_epi16(load32(gb + 64), 2), m30));
+}
+
+/* Q6_K quad (h, s) of a group super-block: step s of the 4 groups
+ * (h, g = 0..3) as levels 0..63, 4 per row, rows in order.  V1..V3 carry
+ * groups 0..2 in their low 6 bits and group 3's bits 0-1, 2-3, 4-5 in
+ * their top 2 (the masks drop what the 16-bit shifts carry across bytes). */
+static inline AVX2_FN void q6_K_quad_levels(const uint8_t *quad, __m256i u[4]) {
+    const __m256i m3f = _mm256_set1_epi8(0x3F), mc0 = _mm256_set1_epi8((char)0xC0);
+    const __m256i v1 = load32(quad), v2 = load32(quad + 32), v3 = load32(quad + 64);
+    u[0] = _mm256_and_si256(v1, m3f);
+    u[1] = _mm256_and_si256(v2, m3f);
+    u[2] = _mm256_and_si256(v3, m3f);
+    u[3] = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(v1, mc0), 6), _mm256_srli_epi16(_mm256_and_si256(v2, mc0), 4)),
+                           _mm256_srli_epi16(_mm256_and_si256(v3, mc0), 2));
+}
+
 #endif

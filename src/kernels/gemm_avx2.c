@@ -36,8 +36,12 @@
  * are tiles already but for the Q4_0 nibble split, so the kernels read
  * them in place and split nibbles as they go: for the few tokens of a
  * batched decode step the packing pass had cost as much as 30% of the
- * kernel, waiting on memory with nothing to overlap. */
+ * kernel, waiting on memory with nothing to overlap.  Q4_K and Q6_K groups
+ * (their in-place kernels are in rows8_k_avx2.c) are read in place for up
+ * to 8 tokens and packed into tiles for more (see gemm_format). */
 #if defined(__x86_64__)
+
+#include <limits.h>
 
 #include "kernels/avx2_inline.h"
 #include "kernels/kernels.h"
@@ -142,6 +146,13 @@ typedef struct gemm_format {
     /* the same kernels reading a group of 8 interleaved rows (tensor/rows8.h)
      * in place of a tile; NULL: the format has no such layout */
     tile_group_fn rows8_tokens[8];
+    /* They re-derive a tile's vectors per token group: cheap for Q4_0/Q8_0
+     * (a nibble split), not for the K-quants' scales, mins and 6-bit levels.
+     * Up to this many token groups per call they read in place; beyond, a
+     * group of rows is packed into a tile first (pack_tile_rows8, cheaper
+     * than from the file's layout: no transposes). */
+    int rows8_in_place_groups;
+    tile_pack_fn pack_tile_rows8; /* (nb, group of 8 rows, -, 8, tile); NULL if always in place */
 } gemm_format;
 
 /* Blocks packed between two rounds of prefetches of the next tile. */
@@ -149,8 +160,8 @@ typedef struct gemm_format {
 
 /* rows8: w is in groups of 8 interleaved rows (tensor/rows8.h), the rows
  * after the last whole group as the file has them.  A group is already a
- * tile in all but the nibble split, so the kernels read it in place: no
- * packing, and the group is read from memory while the kernel computes
+ * tile in all but the nibble split (Q4_0), so the kernels read it in place:
+ * no packing, and the group is read from memory while the kernel computes
  * (it prefetches ahead) instead of in a packing pass that only waits.
  * x_packed: scratch holds x's token groups already (lair_gemm_fn). */
 static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const uint8_t *w,
@@ -168,7 +179,8 @@ static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float 
     const uint64_t pf_piece = (8 * ws * PACK_PIECE + (uint64_t)nb - 1) / (uint64_t)nb;
     for (int64_t r = 0; r < nr; r += 8) {
         const int nrow = nr - r < 8 ? (int)(nr - r) : 8;
-        const bool in_place = rows8 && nrow == 8; /* else packed into the tile first */
+        const bool group8 = rows8 && nrow == 8;
+        const bool in_place = group8 && ng <= f->rows8_in_place_groups; /* else packed into the tile first */
         if (!in_place) {
             uintptr_t pf = (uintptr_t)(w + (uint64_t)r * ws) + 8 * ws, pf_end = (uintptr_t)(w + (uint64_t)(r + 16 < nr ? r + 16 : nr) * ws);
             for (int64_t b = 0; b < nb; b += PACK_PIECE) {
@@ -176,7 +188,8 @@ static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float 
                     _mm_prefetch((const char *)p, _MM_HINT_T1);
                 pf += pf_piece;
                 const int64_t m = nb - b < PACK_PIECE ? nb - b : PACK_PIECE;
-                f->pack_tile(m, w + (uint64_t)r * ws + (uint64_t)b * f->wblock_bytes, ws, nrow, tile + (size_t)b * f->tile_bytes);
+                if (group8) f->pack_tile_rows8(m, w + (uint64_t)r * ws + (uint64_t)b * 8 * f->wblock_bytes, ws, 8, tile + (size_t)b * f->tile_bytes);
+                else f->pack_tile(m, w + (uint64_t)r * ws + (uint64_t)b * f->wblock_bytes, ws, nrow, tile + (size_t)b * f->tile_bytes);
             }
         }
         const tile_group_fn *kernels = in_place ? f->rows8_tokens : f->tokens;
@@ -426,8 +439,8 @@ TILE_GROUP_INSTANCES(q4_0_tile_group, uint8_t, q8_0_group_block)
 TILE_GROUP_INSTANCES(q8_0_tile_group, uint8_t, q8_0_group_block)
 TILE_GROUP_INSTANCES(q4_0_rows8_group, uint8_t, q8_0_group_block)
 TILE_GROUP_INSTANCES(q8_0_rows8_group, uint8_t, q8_0_group_block)
-static const gemm_format q4_0_format = {QK4_0, sizeof(block_q4_0), sizeof(tile32_block), sizeof(q8_0_group_block), q4_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group), TILE_GROUP_TABLE(q4_0_rows8_group)};
-static const gemm_format q8_0_format = {QK8_0, sizeof(block_q8_0), sizeof(tile32_block), sizeof(q8_0_group_block), q8_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q8_0_tile_group), TILE_GROUP_TABLE(q8_0_rows8_group)};
+static const gemm_format q4_0_format = {QK4_0, sizeof(block_q4_0), sizeof(tile32_block), sizeof(q8_0_group_block), q4_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group), TILE_GROUP_TABLE(q4_0_rows8_group), INT_MAX, NULL};
+static const gemm_format q8_0_format = {QK8_0, sizeof(block_q8_0), sizeof(tile32_block), sizeof(q8_0_group_block), q8_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q8_0_tile_group), TILE_GROUP_TABLE(q8_0_rows8_group), INT_MAX, NULL};
 
 void AVX2_FN lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch, bool x_packed) {
@@ -458,13 +471,6 @@ void AVX2_FN lair_gemm_rows8_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, 
  * madds of the rows' mins against the token's sub-block sums.  The float
  * steps are q4_K_rows' own (k_phases in vec_dot_avx2.c), per lane. */
 
-/* ((P0 + P4) + (P2 + P6)) + ((P1 + P5) + (P3 + P7)), lane by lane: the
- * horizontal sum of the one-row kernels' phase vector, for 8 rows. */
-static inline AVX2_FN __m256 k_phases_sum(const __m256 P[8]) {
-    return _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(P[0], P[4]), _mm256_add_ps(P[2], P[6])),
-                         _mm256_add_ps(_mm256_add_ps(P[1], P[5]), _mm256_add_ps(P[3], P[7])));
-}
-
 /* One super-block of a tile of 8 rows. */
 typedef struct q4_K_tile_block {
     uint8_t q[8][8][32]; /* [sub-block][step]: levels 4s..4s+3 of rows 0..7 */
@@ -472,14 +478,6 @@ typedef struct q4_K_tile_block {
     int16_t mn[4][16];   /* [pair p]: row r's mins of sub-blocks 2p, 2p+1 in lanes 2r, 2r+1 */
     float d[8], dmin[8];
 } q4_K_tile_block;
-
-/* One super-block of a group of 8 tokens. */
-typedef struct q8_K_group_block {
-    int8_t q[8][256];
-    float d[8];
-    int16_t sub[8][8];  /* [token][j]: sum of the token's activations in 32-element sub-block j (Q4_K) */
-    int16_t bs16[8][16]; /* [token][j]: the same per 16 elements (Q8_K's bsums, for Q6_K) */
-} q8_K_group_block;
 
 _Static_assert(sizeof(q4_K_tile_block) <= 8 * LAIR_GEMM_TILE_BLOCK_BYTES && sizeof(q4_K_tile_block) % 32 == 0,
                "Q4_K tile block fits the scratch");
@@ -520,6 +518,34 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_pack_rows(in
     }
 }
 TILE_PACK(q4_K_tile_pack)
+
+/* The same tile from a group of 8 interleaved rows (rows8.h): scales and
+ * mins from their 96 bytes, nibbles split. */
+static AVX2_FN void q4_K_tile_pack_rows8(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
+    (void)ws, (void)nrow;
+    q4_K_tile_block *tb = tile;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        q4_K_tile_block *t = &tb[b];
+        const uint8_t *gb = w + (uint64_t)b * LAIR_ROWS8 * sizeof(block_q4_K);
+        __m256i sc[2], mn[2];
+        q4_K_group_scales(gb, sc);
+        q4_K_group_mins(gb, mn);
+        const __m128i scol[8] = {_mm256_castsi256_si128(sc[0]), _mm256_extracti128_si256(sc[0], 1), _mm256_castsi256_si128(sc[1]),
+                                 _mm256_extracti128_si256(sc[1], 1)};
+        const __m128i mcol[8] = {_mm256_castsi256_si128(mn[0]), _mm256_extracti128_si256(mn[0], 1), _mm256_castsi256_si128(mn[1]),
+                                 _mm256_extracti128_si256(mn[1], 1)};
+        columns_dup_i16(scol, t->sc, 8);
+        columns_pair_i16(mcol, t->mn, 4);
+        _mm256_store_ps(t->d, _mm256_cvtph_ps(load16(gb)));
+        _mm256_store_ps(t->dmin, _mm256_cvtph_ps(load16(gb + 16)));
+        UNROLL_FULL for (int c = 0; c < 4; c++) UNROLL_FULL for (int st = 0; st < 8; st++) {
+            const __m256i v = load32(gb + 128 + 32 * (8 * c + st));
+            _mm256_store_si256((__m256i *)(void *)t->q[2 * c][st], _mm256_and_si256(v, m4));
+            _mm256_store_si256((__m256i *)(void *)t->q[2 * c + 1][st], _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+        }
+    }
+}
 
 static AVX2_FN void q8_K_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, int nt, void *group) {
     q8_K_group_block *g = group;
@@ -581,11 +607,17 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_group(int64_
 }
 
 TILE_GROUP_INSTANCES(q4_K_tile_group, q4_K_tile_block, q8_K_group_block)
-static const gemm_format q4_K_format = {QK_K, sizeof(block_q4_K), sizeof(q4_K_tile_block), sizeof(q8_K_group_block), q4_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q4_K_tile_group), {NULL}};
+TILE_GROUP_INSTANCES(lair_rows8_group_q4_K_avx2, uint8_t, q8_K_group_block)
+static const gemm_format q4_K_format = {QK_K, sizeof(block_q4_K), sizeof(q4_K_tile_block), sizeof(q8_K_group_block), q4_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q4_K_tile_group), TILE_GROUP_TABLE(lair_rows8_group_q4_K_avx2), 1, q4_K_tile_pack_rows8};
 
 void AVX2_FN lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch, bool x_packed) {
     gemm_run(&q4_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false, x_packed);
+}
+
+void AVX2_FN lair_gemm_rows8_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                                       const void *x, uint64_t xs, void *scratch, bool x_packed) {
+    gemm_run(&q4_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, true, x_packed);
 }
 
 /* ---- Q6_K against Q8_K -----------------------------------------------------
@@ -645,6 +677,27 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_pack_rows(in
 }
 TILE_PACK(q6_K_tile_pack)
 
+/* The same tile from a group of 8 interleaved rows (rows8.h): the scales
+ * as they are, the levels from their quads. */
+static AVX2_FN void q6_K_tile_pack_rows8(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
+    (void)ws, (void)nrow;
+    q6_K_tile_block *tb = tile;
+    for (int64_t b = 0; b < nb; b++) {
+        q6_K_tile_block *t = &tb[b];
+        const uint8_t *gb = w + (uint64_t)b * LAIR_ROWS8 * sizeof(block_q6_K);
+        __m128i col[8];
+        UNROLL_FULL for (int k = 0; k < 8; k++) col[k] = load16(gb + 16 + 16 * k);
+        columns_dup_i16(col, t->sc, 16);
+        columns_pair_i16(col, t->scp, 8);
+        _mm256_store_ps(t->d, _mm256_cvtph_ps(load16(gb)));
+        UNROLL_FULL for (int h = 0; h < 2; h++) UNROLL_FULL for (int st = 0; st < 8; st++) {
+            __m256i u[4];
+            q6_K_quad_levels(gb + 144 + 96 * (8 * h + st), u);
+            UNROLL_FULL for (int g = 0; g < 4; g++) _mm256_store_si256((__m256i *)(void *)t->q[4 * h + g][st], u[g]);
+        }
+    }
+}
+
 static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_t nb, const q6_K_tile_block *tb,
                                                                           const q8_K_group_block *g, float out[][8],
                                                                           const int T) {
@@ -693,11 +746,17 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_
 }
 
 TILE_GROUP_INSTANCES(q6_K_tile_group, q6_K_tile_block, q8_K_group_block)
-static const gemm_format q6_K_format = {QK_K, sizeof(block_q6_K), sizeof(q6_K_tile_block), sizeof(q8_K_group_block), q6_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q6_K_tile_group), {NULL}};
+TILE_GROUP_INSTANCES(lair_rows8_group_q6_K_avx2, uint8_t, q8_K_group_block)
+static const gemm_format q6_K_format = {QK_K, sizeof(block_q6_K), sizeof(q6_K_tile_block), sizeof(q8_K_group_block), q6_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q6_K_tile_group), TILE_GROUP_TABLE(lair_rows8_group_q6_K_avx2), 1, q6_K_tile_pack_rows8};
 
 void AVX2_FN lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch, bool x_packed) {
     gemm_run(&q6_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false, x_packed);
+}
+
+void AVX2_FN lair_gemm_rows8_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                                       const void *x, uint64_t xs, void *scratch, bool x_packed) {
+    gemm_run(&q6_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, true, x_packed);
 }
 
 #endif /* __x86_64__ */

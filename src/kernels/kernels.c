@@ -132,8 +132,10 @@ static const lair_kernels kernels_avx2 = {
     lair_exp_avx2,
     lair_softmax_avx2,
     lair_silu_mul_avx2,
-    {[LAIR_TYPE_Q4_0] = lair_gemv_rows8_q4_0_avx2, [LAIR_TYPE_Q8_0] = lair_gemv_rows8_q8_0_avx2},
-    {[LAIR_TYPE_Q4_0] = lair_gemm_rows8_q4_0_avx2, [LAIR_TYPE_Q8_0] = lair_gemm_rows8_q8_0_avx2},
+    {[LAIR_TYPE_Q4_0] = lair_gemv_rows8_q4_0_avx2, [LAIR_TYPE_Q8_0] = lair_gemv_rows8_q8_0_avx2,
+     [LAIR_TYPE_Q4_K] = lair_gemv_rows8_q4_K_avx2, [LAIR_TYPE_Q6_K] = lair_gemv_rows8_q6_K_avx2},
+    {[LAIR_TYPE_Q4_0] = lair_gemm_rows8_q4_0_avx2, [LAIR_TYPE_Q8_0] = lair_gemm_rows8_q8_0_avx2,
+     [LAIR_TYPE_Q4_K] = lair_gemm_rows8_q4_K_avx2, [LAIR_TYPE_Q6_K] = lair_gemm_rows8_q6_K_avx2},
     lair_read_avx2,
 };
 

@@ -111,6 +111,13 @@ void lair_gemv_q6_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_
 /* the same on groups of 8 interleaved rows (tensor/rows8.h) */
 void lair_gemv_rows8_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
 void lair_gemv_rows8_q8_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
+void lair_gemv_rows8_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
+void lair_gemv_rows8_q6_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
+/* One group of 8 interleaved rows against a group of T (1..8) tokens as
+ * gemm_avx2.c packs them (q8_K_group_block): out[t][i] for row i
+ * (rows8_k_avx2.c, the in-place tile kernels of the rows8 gemm). */
+void lair_rows8_group_q4_K_avx2(int64_t nb, const void *group_w, const void *group_x, float out[][8], int T);
+void lair_rows8_group_q6_K_avx2(int64_t nb, const void *group_w, const void *group_x, float out[][8], int T);
 /* Matrix x matrix (lair_gemm_fn, gemm_avx2.c); bit-identical to vec_dot. */
 void lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                          const void *x, uint64_t xs, void *scratch, bool x_packed);
@@ -124,6 +131,10 @@ void lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, c
 void lair_gemm_rows8_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                const void *x, uint64_t xs, void *scratch, bool x_packed);
 void lair_gemm_rows8_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                               const void *x, uint64_t xs, void *scratch, bool x_packed);
+void lair_gemm_rows8_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+                               const void *x, uint64_t xs, void *scratch, bool x_packed);
+void lair_gemm_rows8_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                const void *x, uint64_t xs, void *scratch, bool x_packed);
 /* y += a * x (x f32 or f16) */
 void lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x);

@@ -1,6 +1,7 @@
 /* Load-time regrouping of weight matrices into interleaved groups of 8 rows
  * (tensor/rows8.h), for the kernels that read that layout faster (decode
- * about 1.3x on Q4_0 with AVX2).
+ * about 1.3x on Q4_0 with AVX2; Q4_K and Q6_K 1.3x on one thread, less
+ * on two, where memory is nearer the limit).
  *
  * A matrix is regrouped when the CPU's kernel table has both a gemv and a
  * gemm kernel for its format on that layout; LAIR_REPACK=0 in the

@@ -17,7 +17,26 @@
  *     d[8]          the 8 rows' f16 scales, row order (16 bytes),
  *     q[u][8][4]    the rows' level bytes in 4-byte units: unit u of row 0,
  *                   unit u of row 1, ..., for u = 0 .. qs_bytes / 4 - 1,
- * and blocks b = 0, 1, ... follow each other.  A group takes exactly the
+ * and blocks b = 0, 1, ... follow each other.  The K-quant super-blocks (256
+ * elements) follow the same idea, with their scales rearranged so that one
+ * load brings a sub-block's scales for the 8 rows:
+ *   Q4_K (8 x 144 bytes): d[8] and dmin[8] (f16, row order, 16 bytes each);
+ *     sc[8][8] (64 bytes): byte [j][i] = scale of sub-block j of row i (6
+ *     bits) | bits 4..5 of its min << 6; mlo[32]: entry e = 8j + i holds
+ *     bits 0..3 of that min, in the low nibble of byte e (e < 32) or the
+ *     high nibble of byte e - 32; then qs in units as above (1024 bytes):
+ *     unit u = bytes 4u..4u+3 of the row's qs, low nibbles in sub-block
+ *     2(u / 8), high nibbles in 2(u / 8) + 1.
+ *   Q6_K (8 x 210 bytes): d[8] (f16, 16 bytes); sc[16][8] (int8, 128
+ *     bytes): [j][i] = scale of 16-element sub-block j of row i; then the
+ *     levels (0..63) re-encoded in 16 quads of 96 bytes.  Quad (h, s), at
+ *     144 + 96 (8h + s), holds step s (4 elements, + 4s) of the 4 groups of
+ *     32 elements 128h + 32g (g = 0..3) as three vectors V1, V2, V3 of 8
+ *     rows x 4 bytes: V1 = level of g = 0 | bits 0..1 of g = 3's << 6, V2 =
+ *     g = 1 | bits 2..3 of g = 3 << 6, V3 = g = 2 | bits 4..5 of g = 3 << 6,
+ *     so 11 vector operations give the 4 steps (20 from ql and qh).
+ * The 12 packed scale bytes of Q4_K hold exactly the 16 six-bit values, so
+ * a row reads back bit for bit.  A group takes exactly the
  * bytes of its 8 rows, so in a matrix packed from row 0 a group starts where
  * its first row did (row r, r a multiple of 8, at r * row_bytes); the rows
  * after the last whole group stay as they were.  Only the byte order
