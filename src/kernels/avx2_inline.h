@@ -114,6 +114,14 @@ typedef struct q8_K_group_block {
 } q8_K_group_block;
 
 
+/* Per-row int8 values of 8 rows as madd's other operand (row i's two pair
+ * sums in int16 lanes 2i, 2i + 1), sign-extended:
+ * dup: 8 bytes v_0..v_7 -> lanes 2i and 2i + 1 both v_i (one value per row);
+ * pair: 16 bytes [a_0..a_7 | b_0..b_7] -> lane 2i = a_i, 2i + 1 = b_i (two
+ * sub-blocks' values per row). */
+static inline AVX2_FN __m256i dup_rows_i16(__m128i v) { return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v)); }
+static inline AVX2_FN __m256i pair_rows_i16(__m128i v) { return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, _mm_srli_si128(v, 8))); }
+
 /* Groups of 8 interleaved rows (tensor/rows8.h), shared by the rows8
  * kernels (rows8_k_avx2.c) and the tile packers (gemm_avx2.c). */
 

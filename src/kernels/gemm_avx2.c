@@ -115,8 +115,8 @@ static inline AVX2_FN void transpose8x16_epi8(const __m128i r[8], __m128i g[8]) 
  * with each row twice (row r in lanes 2r, 2r + 1), for j < ndup. */
 static inline AVX2_FN void columns_dup_i16(const __m128i g[8], int16_t dup[][16], int ndup) {
     UNROLL_FULL for (int j = 0; j < ndup; j++) {
-        __m128i v = j % 2 ? _mm_unpackhi_epi8(g[j / 2], g[j / 2]) : _mm_unpacklo_epi8(g[j / 2], g[j / 2]);
-        _mm256_store_si256((__m256i *)(void *)dup[j], _mm256_cvtepi8_epi16(v));
+        __m128i v = j % 2 ? _mm_srli_si128(g[j / 2], 8) : g[j / 2];
+        _mm256_store_si256((__m256i *)(void *)dup[j], dup_rows_i16(v));
     }
 }
 
@@ -124,7 +124,7 @@ static inline AVX2_FN void columns_dup_i16(const __m128i g[8], int16_t dup[][16]
  * as int16, for p < npair. */
 static inline AVX2_FN void columns_pair_i16(const __m128i g[8], int16_t pair[][16], int npair) {
     UNROLL_FULL for (int p = 0; p < npair; p++)
-        _mm256_store_si256((__m256i *)(void *)pair[p], _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(g[p], _mm_srli_si128(g[p], 8))));
+        _mm256_store_si256((__m256i *)(void *)pair[p], pair_rows_i16(g[p]));
 }
 
 /* ---- the driver shared by every format ---------------------------------------

@@ -54,17 +54,6 @@ static inline __attribute__((always_inline)) const uint8_t *act_bsums(const uint
 #define Q4K_GROUP_BYTES (LAIR_ROWS8 * sizeof(block_q4_K))
 #define Q6K_GROUP_BYTES (LAIR_ROWS8 * sizeof(block_q6_K))
 
-/* int32 lanes v holding int16 values (zero- or sign-extended) -> int16
- * lanes 2i and 2i + 1 both v_i: the form madd wants to scale row i's two
- * pair sums. */
-static inline AVX2_FN __m256i dup_i16(__m256i v) { return _mm256_blend_epi16(v, _mm256_slli_epi32(v, 16), 0xAA); }
-
-/* 16 bytes [a_0..a_7 | b_0..b_7] -> int16 lanes 2i = a_i, 2i + 1 = b_i
- * (two sub-blocks' per-row values paired for one madd), zero- or
- * sign-extended. */
-static inline AVX2_FN __m256i pair_u8(__m128i v) { return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, _mm_srli_si128(v, 8))); }
-static inline AVX2_FN __m256i pair_i8(__m128i v) { return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, _mm_srli_si128(v, 8))); }
-
 /* Token t's 8 sums of 32 activations (sub-blocks of Q4_K) as int16, from
  * its 16 sums of 16 (each pair at most 32 * 128 in magnitude). */
 static inline AVX2_FN __m128i q8k_sub_sums(const uint8_t *bs) { return _mm_hadd_epi16(load16(bs), load16(bs + 16)); }
@@ -75,8 +64,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows8_sub_block(c
                                                                               int64_t b, __m256i S[], const int T, const bool grouped) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const int j = 2 * c + odd;
-    const __m256i sc = dup_i16(_mm256_and_si256(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(gb + 32 + 8 * j))),
-                                                _mm256_set1_epi32(0x3F)));
+    const __m256i sc = dup_rows_i16(_mm_and_si128(_mm_loadl_epi64((const __m128i *)(const void *)(gb + 32 + 8 * j)), _mm_set1_epi8(0x3F)));
     __m256i wv[8];
     _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) {
         __m256i v = load32(gb + 128 + 32 * (8 * c + s));
@@ -112,8 +100,8 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows8(int64_t nb,
             _mm_prefetch((const char *)(gb + K_ROWS8_PREFETCH * Q4K_GROUP_BYTES + l), _MM_HINT_T1);
         __m256i mn[2]; /* (the sub-blocks read their scales from memory, widened) */
         q4_K_group_mins(gb, mn);
-        const __m256i mnp[4] = {pair_u8(_mm256_castsi256_si128(mn[0])), pair_u8(_mm256_extracti128_si256(mn[0], 1)),
-                                pair_u8(_mm256_castsi256_si128(mn[1])), pair_u8(_mm256_extracti128_si256(mn[1], 1))};
+        const __m256i mnp[4] = {pair_rows_i16(_mm256_castsi256_si128(mn[0])), pair_rows_i16(_mm256_extracti128_si256(mn[0], 1)),
+                                pair_rows_i16(_mm256_castsi256_si128(mn[1])), pair_rows_i16(_mm256_extracti128_si256(mn[1], 1))};
         __m256i S[8];
         _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) S[t] = _mm256_setzero_si256();
         /* chunks of two sub-blocks; rolled but for one token, where the
@@ -153,7 +141,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows8_quarter(con
     const int h = q / 2, hf = q % 2;
     __m256i sc[4]; /* group g's sub-block 8h + 2g + hf */
     _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++)
-        sc[g] = dup_i16(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(scb + 8 * (8 * h + 2 * g + hf)))));
+        sc[g] = dup_rows_i16(_mm_loadl_epi64((const __m128i *)(const void *)(scb + 8 * (8 * h + 2 * g + hf))));
     _Pragma("GCC unroll 2") for (int k = 0; k < 2; k++) {
         const int s0 = 4 * hf + 2 * k;
         __m256i u[2][4]; /* steps s0, s0 + 1 of the 4 groups, from their quads */
@@ -198,7 +186,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows8(int64_t nb,
             _Pragma("GCC unroll 1") for (int q = 0; q < 4; q++) q6_K_rows8_quarter(gb, q, x, b, S, T, grouped);
         }
         __m256i scp[8]; /* [pair pp]: row i's scales of sub-blocks 2pp, 2pp + 1 in lanes 2i, 2i + 1 */
-        _Pragma("GCC unroll 8") for (int pp = 0; pp < 8; pp++) scp[pp] = pair_i8(load16(scb + 16 * pp));
+        _Pragma("GCC unroll 8") for (int pp = 0; pp < 8; pp++) scp[pp] = pair_rows_i16(load16(scb + 16 * pp));
         const __m256 d = _mm256_cvtph_ps(load16(gb));
         _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
             const uint8_t *bs = act_bsums(x, b, t, grouped);

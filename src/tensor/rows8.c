@@ -10,14 +10,7 @@ bool lair_rows8_format(lair_type t) {
 }
 
 /* Bytes of one block of format t. */
-static uint64_t block_bytes(lair_type t) {
-    switch (t) {
-    case LAIR_TYPE_Q4_0: return sizeof(block_q4_0);
-    case LAIR_TYPE_Q8_0: return sizeof(block_q8_0);
-    case LAIR_TYPE_Q4_K: return sizeof(block_q4_K);
-    default: return sizeof(block_q6_K);
-    }
-}
+static uint64_t block_bytes(lair_type t) { return lair_type_traits_of(t)->block_bytes; }
 
 /* n bytes in 4-byte units, unit u of the 8 rows' blocks blk[i] + off at
  * units + (8u + i) * 4 (to_group), or back (from_group) for row i. */
