@@ -15,6 +15,50 @@
 
 #define AVX2_FN __attribute__((target("avx2,fma,f16c")))
 
+/* The matrix kernels on tiles and groups of 8 rows (gemm_avx2.c,
+ * rows8_avx2.c, rows8_k_avx2.c) are compiled twice: as they are, for the
+ * AVX2 table, and by the *_avx512.c files with KERNEL_VNNI 1, for the
+ * AVX-512 table.  There a product of 4 unsigned and 4 signed bytes is summed
+ * into an int32 lane by one vpdpbusd (AVX-512 VNNI, on 256-bit vectors with
+ * AVX-512 VL) instead of maddubs, an int16 add and a madd, and 32 vector
+ * registers instead of 16 keep the tiles' token accumulators off the
+ * stack.  The integers are the same, so the results are the same bits.
+ * KERNEL_FN: a kernel function's target; KERNEL_NAME(f): f_avx2 or
+ * f_avx512. */
+#if !defined(KERNEL_VNNI)
+#define KERNEL_VNNI 0
+#endif
+#if KERNEL_VNNI
+#define KERNEL_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define KERNEL_NAME(f) f##_avx512
+#else
+#define KERNEL_FN AVX2_FN
+#define KERNEL_NAME(f) f##_avx2
+#endif
+
+
+#if KERNEL_VNNI
+/* acc + vpdpbusd(u, the 4 bytes at p in every lane), the bytes broadcast by
+ * the instruction's own memory operand ({1to8}): GCC loads them with a
+ * separate vpbroadcastd, one more instruction per product step. */
+typedef int32_t __attribute__((may_alias)) int32_any; /* the bytes are int8 data */
+static inline KERNEL_FN __m256i dpbusd_bcast(__m256i acc, __m256i u, const void *p) {
+    __asm__("vpdpbusd %2%{1to8%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*(const int32_any *)p));
+    return acc;
+}
+
+/* off + the 8 steps of a block: sum over s of u[s] . y[4s .. 4s + 3], in
+ * two chains (a chain's vpdpbusd waits for the one before it). */
+static inline KERNEL_FN __m256i dpbusd_steps(const __m256i u[8], const void *y, int32_t off) {
+    const uint8_t *q = y;
+    __m256i a = _mm256_set1_epi32(off), b = _mm256_setzero_si256();
+    _Pragma("GCC unroll 4") for (int s = 0; s < 8; s += 2) {
+        a = dpbusd_bcast(a, u[s], q + 4 * s);
+        b = dpbusd_bcast(b, u[s + 1], q + 4 * s + 4);
+    }
+    return _mm256_add_epi32(a, b);
+}
+#endif
 
 static inline AVX2_FN __m256i load32(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
 static inline AVX2_FN __m128i load16(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)(const void *)p); }

@@ -59,7 +59,7 @@ typedef struct tile32_block {
 _Static_assert(sizeof(tile32_block) <= LAIR_GEMM_TILE_BLOCK_BYTES && sizeof(tile32_block) % 32 == 0, "tile block size");
 
 /* Rows i = 0..7 of 8 dwords each, transposed: r[k] = dword k of every row. */
-static inline AVX2_FN void transpose8_epi32(__m256i r[8]) {
+static inline KERNEL_FN void transpose8_epi32(__m256i r[8]) {
     __m256i t[8], u[8];
     UNROLL_FULL for (int i = 0; i < 4; i++) {
         t[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);     /* d0 d1 | d4 d5 of rows 2i, 2i+1 */
@@ -79,7 +79,7 @@ static inline AVX2_FN void transpose8_epi32(__m256i r[8]) {
 
 /* The f16 at p + i * ws of rows i < nrow (0 for the others) as 8 floats:
  * gathered in general registers and converted with one instruction. */
-static inline AVX2_FN __m256 rows_f16(const uint8_t *p, uint64_t ws, int nrow) {
+static inline KERNEL_FN __m256 rows_f16(const uint8_t *p, uint64_t ws, int nrow) {
     /* two words in registers (unrolled, constant shifts): an array indexed
      * in a loop went through the stack, and the vector load after its
      * scalar stores stalled on store forwarding */
@@ -94,7 +94,7 @@ static inline AVX2_FN __m256 rows_f16(const uint8_t *p, uint64_t ws, int nrow) {
 /* Rows r[0..7] of 16 bytes (per-row sub-block scales or mins), transposed:
  * g[k] holds column 2k (bytes 0..7, rows 0..7) and column 2k + 1 (bytes
  * 8..15). */
-static inline AVX2_FN void transpose8x16_epi8(const __m128i r[8], __m128i g[8]) {
+static inline KERNEL_FN void transpose8x16_epi8(const __m128i r[8], __m128i g[8]) {
     __m128i a[8], e[8];
     UNROLL_FULL for (int i = 0; i < 4; i++) { /* rows 2i, 2i+1 interleaved: columns 0..7, then 8..15 */
         a[2 * i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
@@ -113,7 +113,7 @@ static inline AVX2_FN void transpose8x16_epi8(const __m128i r[8], __m128i g[8]) 
 
 /* From columns g (transpose8x16_epi8), as int16 lanes: dup[j] = column j
  * with each row twice (row r in lanes 2r, 2r + 1), for j < ndup. */
-static inline AVX2_FN void columns_dup_i16(const __m128i g[8], int16_t dup[][16], int ndup) {
+static inline KERNEL_FN void columns_dup_i16(const __m128i g[8], int16_t dup[][16], int ndup) {
     UNROLL_FULL for (int j = 0; j < ndup; j++) {
         __m128i v = j % 2 ? _mm_srli_si128(g[j / 2], 8) : g[j / 2];
         _mm256_store_si256((__m256i *)(void *)dup[j], dup_rows_i16(v));
@@ -122,7 +122,7 @@ static inline AVX2_FN void columns_dup_i16(const __m128i g[8], int16_t dup[][16]
 
 /* pair[p] = columns 2p and 2p + 1 interleaved (row r's in lanes 2r, 2r + 1),
  * as int16, for p < npair. */
-static inline AVX2_FN void columns_pair_i16(const __m128i g[8], int16_t pair[][16], int npair) {
+static inline KERNEL_FN void columns_pair_i16(const __m128i g[8], int16_t pair[][16], int npair) {
     UNROLL_FULL for (int p = 0; p < npair; p++)
         _mm256_store_si256((__m256i *)(void *)pair[p], pair_rows_i16(g[p]));
 }
@@ -209,14 +209,14 @@ static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float 
  * constant, so every loop over rows unrolls and the rows' vectors stay in
  * registers instead of going through the stack. */
 #define TILE_PACK(NAME)                                                                 \
-    static AVX2_FN void NAME(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) { \
+    static KERNEL_FN void NAME(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) { \
         if (nrow == 8) NAME##_rows(nb, w, ws, 8, tile);                                 \
         else NAME##_rows(nb, w, ws, nrow, tile);                                        \
     }
 
 /* The 8 instances of a format's always-inline kernel KERNEL(nb, tile, group, out, T). */
 #define TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, T)                                         \
-    static AVX2_FN void KERNEL##_##T(int64_t nb, const void *t, const void *g, float o[][8]) { \
+    static KERNEL_FN void KERNEL##_##T(int64_t nb, const void *t, const void *g, float o[][8]) { \
         KERNEL(nb, (const TILE *)t, (const GROUP *)g, o, T);                               \
     }
 #define TILE_GROUP_INSTANCES(KERNEL, TILE, GROUP)                                                                  \
@@ -224,10 +224,12 @@ static void gemm_run(const gemm_format *f, int64_t n, int64_t nr, int nt, float 
     TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 3) TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 4)                          \
     TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 5) TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 6)                          \
     TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 7) TILE_GROUP_INSTANCE(KERNEL, TILE, GROUP, 8)
-#define TILE_GROUP_TABLE(KERNEL) {KERNEL##_1, KERNEL##_2, KERNEL##_3, KERNEL##_4, KERNEL##_5, KERNEL##_6, KERNEL##_7, KERNEL##_8}
+/* (two levels, so that a KERNEL_NAME(...) argument is expanded before pasting) */
+#define TILE_GROUP_TABLE(KERNEL) TILE_GROUP_TABLE_(KERNEL)
+#define TILE_GROUP_TABLE_(K) {K##_1, K##_2, K##_3, K##_4, K##_5, K##_6, K##_7, K##_8}
 
 /* Repacks rows 0..nrow-1 (nrow <= 8) of nb blocks; missing rows are zeros. */
-static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_pack_rows(int64_t nb, const uint8_t *w, uint64_t ws, const int nrow, void *tile) {
+static inline __attribute__((always_inline)) KERNEL_FN void q4_0_tile_pack_rows(int64_t nb, const uint8_t *w, uint64_t ws, const int nrow, void *tile) {
     tile32_block *tb = tile;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *bw = w + (uint64_t)b * sizeof(block_q4_0);
@@ -242,7 +244,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_pack_rows(in
 TILE_PACK(q4_0_tile_pack)
 
 /* Q8_0: the rows' 32 signed values as they are. */
-static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_pack_rows(int64_t nb, const uint8_t *w, uint64_t ws, const int nrow, void *tile) {
+static inline __attribute__((always_inline)) KERNEL_FN void q8_0_tile_pack_rows(int64_t nb, const uint8_t *w, uint64_t ws, const int nrow, void *tile) {
     tile32_block *tb = tile;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *bw = w + (uint64_t)b * sizeof(block_q8_0);
@@ -256,19 +258,23 @@ static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_pack_rows(in
 TILE_PACK(q8_0_tile_pack)
 
 /* One block of a group of 8 tokens: their Q8_0 values, scales as floats
- * and 8 * sum of the values (the levels' offset term); tokens past the
+ * and the weights' offset term -c * sum(y), where the products are of
+ * weights stored as w + c (Q4_0's levels: c = 8; Q8_0 with VNNI: c = 128;
+ * Q8_0 with AVX2, c = 0: |w| against y given w's sign); tokens past the
  * end of the call are zeros.  Gathering a group's blocks in one place lets
  * the inner loop address every token at a constant offset. */
 typedef struct q8_0_group_block {
     int8_t q[8][32];
     float d[8];
-    int32_t sum8[8];
+    int32_t off[8];
 } q8_0_group_block;
 
 _Static_assert(sizeof(q8_0_group_block) <= LAIR_GEMM_GROUP_BLOCK_BYTES, "token group block size");
 
-/* Gathers tokens 0..nt-1 (nt <= 8) of nb blocks into a group. */
-static AVX2_FN void q8_0_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, int nt, void *group) {
+/* Gathers tokens 0..nt-1 (nt <= 8) of nb blocks into a group, with the
+ * offset of weights stored as w + c. */
+static inline __attribute__((always_inline)) KERNEL_FN void q8_0_group_pack_offset(int64_t nb, const uint8_t *x, uint64_t xs, int nt,
+                                                                                   void *group, const int c) {
     q8_0_group_block *g = group;
     float dx[8];
     int32_t s8[8];
@@ -277,24 +283,40 @@ static AVX2_FN void q8_0_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, i
         const uint8_t *xt = x + (uint64_t)t * xs;
         for (int64_t b0 = 0; b0 < nb; b0 += 8) {
             const int64_t m = nb - b0 < 8 ? nb - b0 : 8;
-            q80_act_prep(m, xt + (uint64_t)b0 * sizeof(block_q8_0), dx, s8, true);
+            q80_act_prep(m, xt + (uint64_t)b0 * sizeof(block_q8_0), dx, s8, c != 0); /* s8: 8 * sum(y) */
             for (int64_t k = 0; k < m; k++) {
                 q8_0_group_block *gb = &g[b0 + k];
                 memcpy(gb->q[t], xt + (uint64_t)(b0 + k) * sizeof(block_q8_0) + offsetof(block_q8_0, qs), 32);
                 gb->d[t] = dx[k];
-                gb->sum8[t] = s8[k];
+                gb->off[t] = c ? -(c / 8) * s8[k] : 0;
             }
         }
     }
 }
 
-/* Block k's 8 step vectors (Q4_0: the unsigned levels; Q8_0: the values'
- * magnitudes |w|) and its rows' scales, from a packed tile (rows8 false)
+static KERNEL_FN void q4_0_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, int nt, void *group) {
+    q8_0_group_pack_offset(nb, x, xs, nt, group, 8);
+}
+
+static KERNEL_FN void q8_0_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, int nt, void *group) {
+    q8_0_group_pack_offset(nb, x, xs, nt, group, KERNEL_VNNI ? 128 : 0);
+}
+
+
+/* Q8_0 values as the unsigned operand of the products: |w| (AVX2, against
+ * the activations given w's sign) or, with VNNI, w + 128 (against the
+ * activations as they are; 128 * sum(y) is taken out once per block). */
+static inline KERNEL_FN __m256i q8_0_unsigned(__m256i w) {
+    return KERNEL_VNNI ? _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80)) : _mm256_abs_epi8(w);
+}
+
+/* Block k's 8 step vectors (Q4_0: the unsigned levels; Q8_0: the values
+ * made unsigned, q8_0_unsigned) and its rows' scales, from a packed tile (rows8 false)
  * or straight from a group of 8 interleaved rows: there a Q4_0 unit u
  * holds step u in its low nibbles and step u + 4 in its high ones, and
  * Q8_0 units are the steps.  *steps: the 8 signed step vectors, 32 bytes
  * apart, which the Q8_0 kernel re-reads. */
-static inline __attribute__((always_inline)) AVX2_FN void tile32_block_load(const uint8_t *w, int64_t k, const bool rows8,
+static inline __attribute__((always_inline)) KERNEL_FN void tile32_block_load(const uint8_t *w, int64_t k, const bool rows8,
                                                                             const bool q8, __m256i wv[8], __m256 *dw,
                                                                             const uint8_t **steps) {
     if (!rows8) {
@@ -303,7 +325,7 @@ static inline __attribute__((always_inline)) AVX2_FN void tile32_block_load(cons
         *steps = tb->q[0];
         _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) {
             __m256i v = _mm256_load_si256((const __m256i *)(const void *)tb->q[s]);
-            wv[s] = q8 ? _mm256_abs_epi8(v) : v;
+            wv[s] = q8 ? q8_0_unsigned(v) : v;
         }
         return;
     }
@@ -311,7 +333,7 @@ static inline __attribute__((always_inline)) AVX2_FN void tile32_block_load(cons
     *dw = _mm256_cvtph_ps(load16(gb));
     *steps = gb + LAIR_ROWS8 * sizeof(lair_f16);
     if (q8) {
-        _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) wv[s] = _mm256_abs_epi8(load32(*steps + 32 * s));
+        _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) wv[s] = q8_0_unsigned(load32(*steps + 32 * s));
         return;
     }
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -328,11 +350,16 @@ static inline __attribute__((always_inline)) AVX2_FN void tile32_block_load(cons
  * The block's 8 weight vectors stay in registers for every token.  The
  * empty asm after each add keeps the int16 sums a chain: reassociated, the
  * compiler would keep all 8 x T products live at once and spill them. */
-static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_block_tokens(const __m256i wv[8], __m256 dw,
+static inline __attribute__((always_inline)) KERNEL_FN void q4_0_tile_block_tokens(const __m256i wv[8], __m256 dw,
                                                                                  const q8_0_group_block *xb,
                                                                                  __m256 acc[][4], const int T, const int J) {
     const __m256i ones = _mm256_set1_epi16(1);
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
+        __m256i si;
+#if KERNEL_VNNI
+        si = dpbusd_steps(wv, xb->q[t], xb->off[t]);
+        (void)ones;
+#else
         __m256i s16 = _mm256_setzero_si256();
         _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) {
             int32_t y4;
@@ -340,7 +367,8 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_block_tokens
             s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(wv[s], _mm256_set1_epi32(y4)));
             __asm__("" : "+x"(s16));
         }
-        __m256i si = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(xb->sum8[t]));
+        si = _mm256_add_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(xb->off[t]));
+#endif
         __m256 c = _mm256_mul_ps(dw, _mm256_set1_ps(xb->d[t]));
         acc[t][J] = _mm256_fmadd_ps(c, _mm256_cvtepi32_ps(si), acc[t][J]);
     }
@@ -354,13 +382,17 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_block_tokens
  * at once (madd) instead of summing steps in int16 as Q4_0 does.  The
  * float part is Q4_0's (and vec_dot_q8_0's): S_b exact, then c_b * S_b
  * into the phase accumulator of block b. */
-static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_block_tokens(const __m256i aw[8], __m256 dw,
+static inline __attribute__((always_inline)) KERNEL_FN void q8_0_tile_block_tokens(const __m256i aw[8], __m256 dw,
                                                                                  const uint8_t *steps,
                                                                                  const q8_0_group_block *xb,
                                                                                  __m256 acc[][4], const int T, const int J) {
     const __m256i ones = _mm256_set1_epi16(1);
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
         __m256i si = _mm256_setzero_si256();
+#if KERNEL_VNNI
+        si = dpbusd_steps(aw, xb->q[t], xb->off[t]); /* sum (w + 128) y - 128 sum y */
+        (void)ones, (void)steps;
+#else
         _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) {
             int32_t y4;
             memcpy(&y4, &xb->q[t][4 * s], 4);
@@ -369,6 +401,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_block_tokens
             __m256i ys = _mm256_sign_epi8(_mm256_set1_epi32(y4), load32(steps + 32 * s));
             si = _mm256_add_epi32(si, _mm256_madd_epi16(_mm256_maddubs_epi16(aw[s], ys), ones));
         }
+#endif
         __m256 c = _mm256_mul_ps(dw, _mm256_set1_ps(xb->d[t]));
         acc[t][J] = _mm256_fmadd_ps(c, _mm256_cvtepi32_ps(si), acc[t][J]);
     }
@@ -382,7 +415,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_block_tokens
 /* out[t][i] = dot(row i of the tile, token t of the group) for t < T (1..8,
  * a constant in each instance); w: a packed tile, or a group of 8
  * interleaved rows if rows8; q8 picks the Q8_0 block kernel. */
-static inline __attribute__((always_inline)) AVX2_FN void tile32_group(int64_t nb, const uint8_t *w, const q8_0_group_block *g,
+static inline __attribute__((always_inline)) KERNEL_FN void tile32_group(int64_t nb, const uint8_t *w, const q8_0_group_block *g,
                                                                        float out[][8], const int T, const bool rows8,
                                                                        const bool q8) {
     const uint64_t gblock = LAIR_ROWS8 * (q8 ? sizeof(block_q8_0) : sizeof(block_q4_0));
@@ -415,22 +448,22 @@ static inline __attribute__((always_inline)) AVX2_FN void tile32_group(int64_t n
         _mm256_storeu_ps(out[t], _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][2]), _mm256_add_ps(acc[t][1], acc[t][3])));
 }
 
-static inline __attribute__((always_inline)) AVX2_FN void q4_0_tile_group(int64_t nb, const uint8_t *tile,
+static inline __attribute__((always_inline)) KERNEL_FN void q4_0_tile_group(int64_t nb, const uint8_t *tile,
                                                                           const q8_0_group_block *g, float out[][8], const int T) {
     tile32_group(nb, tile, g, out, T, false, false);
 }
 
-static inline __attribute__((always_inline)) AVX2_FN void q8_0_tile_group(int64_t nb, const uint8_t *tile,
+static inline __attribute__((always_inline)) KERNEL_FN void q8_0_tile_group(int64_t nb, const uint8_t *tile,
                                                                           const q8_0_group_block *g, float out[][8], const int T) {
     tile32_group(nb, tile, g, out, T, false, true);
 }
 
-static inline __attribute__((always_inline)) AVX2_FN void q4_0_rows8_group(int64_t nb, const uint8_t *group,
+static inline __attribute__((always_inline)) KERNEL_FN void q4_0_rows8_group(int64_t nb, const uint8_t *group,
                                                                            const q8_0_group_block *g, float out[][8], const int T) {
     tile32_group(nb, group, g, out, T, true, false);
 }
 
-static inline __attribute__((always_inline)) AVX2_FN void q8_0_rows8_group(int64_t nb, const uint8_t *group,
+static inline __attribute__((always_inline)) KERNEL_FN void q8_0_rows8_group(int64_t nb, const uint8_t *group,
                                                                            const q8_0_group_block *g, float out[][8], const int T) {
     tile32_group(nb, group, g, out, T, true, true);
 }
@@ -439,25 +472,25 @@ TILE_GROUP_INSTANCES(q4_0_tile_group, uint8_t, q8_0_group_block)
 TILE_GROUP_INSTANCES(q8_0_tile_group, uint8_t, q8_0_group_block)
 TILE_GROUP_INSTANCES(q4_0_rows8_group, uint8_t, q8_0_group_block)
 TILE_GROUP_INSTANCES(q8_0_rows8_group, uint8_t, q8_0_group_block)
-static const gemm_format q4_0_format = {QK4_0, sizeof(block_q4_0), sizeof(tile32_block), sizeof(q8_0_group_block), q4_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group), TILE_GROUP_TABLE(q4_0_rows8_group), INT_MAX, NULL};
+static const gemm_format q4_0_format = {QK4_0, sizeof(block_q4_0), sizeof(tile32_block), sizeof(q8_0_group_block), q4_0_tile_pack, q4_0_group_pack, TILE_GROUP_TABLE(q4_0_tile_group), TILE_GROUP_TABLE(q4_0_rows8_group), INT_MAX, NULL};
 static const gemm_format q8_0_format = {QK8_0, sizeof(block_q8_0), sizeof(tile32_block), sizeof(q8_0_group_block), q8_0_tile_pack, q8_0_group_pack, TILE_GROUP_TABLE(q8_0_tile_group), TILE_GROUP_TABLE(q8_0_rows8_group), INT_MAX, NULL};
 
-void AVX2_FN lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+void KERNEL_FN KERNEL_NAME(lair_gemm_q4_0)(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch, bool x_packed) {
     gemm_run(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false, x_packed);
 }
 
-void AVX2_FN lair_gemm_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+void KERNEL_FN KERNEL_NAME(lair_gemm_q8_0)(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch, bool x_packed) {
     gemm_run(&q8_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false, x_packed);
 }
 
-void AVX2_FN lair_gemm_rows8_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+void KERNEL_FN KERNEL_NAME(lair_gemm_rows8_q4_0)(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                        const void *x, uint64_t xs, void *scratch, bool x_packed) {
     gemm_run(&q4_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, true, x_packed);
 }
 
-void AVX2_FN lair_gemm_rows8_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+void KERNEL_FN KERNEL_NAME(lair_gemm_rows8_q8_0)(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                        const void *x, uint64_t xs, void *scratch, bool x_packed) {
     gemm_run(&q8_0_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, true, x_packed);
 }
@@ -483,7 +516,7 @@ _Static_assert(sizeof(q4_K_tile_block) <= 8 * LAIR_GEMM_TILE_BLOCK_BYTES && size
                "Q4_K tile block fits the scratch");
 _Static_assert(sizeof(q8_K_group_block) <= 8 * LAIR_GEMM_GROUP_BLOCK_BYTES, "Q8_K group block fits the scratch");
 
-static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_pack_rows(int64_t nb, const uint8_t *w, uint64_t ws, const int nrow, void *tile) {
+static inline __attribute__((always_inline)) KERNEL_FN void q4_K_tile_pack_rows(int64_t nb, const uint8_t *w, uint64_t ws, const int nrow, void *tile) {
     q4_K_tile_block *tb = tile;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
@@ -521,7 +554,7 @@ TILE_PACK(q4_K_tile_pack)
 
 /* The same tile from a group of 8 interleaved rows (rows8.h): scales and
  * mins from their 96 bytes, nibbles split. */
-static AVX2_FN void q4_K_tile_pack_rows8(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
+static KERNEL_FN void q4_K_tile_pack_rows8(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
     (void)ws, (void)nrow;
     q4_K_tile_block *tb = tile;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -547,7 +580,7 @@ static AVX2_FN void q4_K_tile_pack_rows8(int64_t nb, const uint8_t *w, uint64_t 
     }
 }
 
-static AVX2_FN void q8_K_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, int nt, void *group) {
+static KERNEL_FN void q8_K_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, int nt, void *group) {
     q8_K_group_block *g = group;
     for (int64_t b = 0; b < nb; b++) memset(&g[b], 0, sizeof g[b]);
     for (int t = 0; t < nt; t++)
@@ -562,7 +595,7 @@ static AVX2_FN void q8_K_group_pack(int64_t nb, const uint8_t *x, uint64_t xs, i
 }
 
 /* out[t][i] = dot(row i of the tile, token t of the group), t < T (1..8). */
-static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_group(int64_t nb, const q4_K_tile_block *tb,
+static inline __attribute__((always_inline)) KERNEL_FN void q4_K_tile_group(int64_t nb, const q4_K_tile_block *tb,
                                                                           const q8_K_group_block *g, float out[][8],
                                                                           const int T) {
     __m256 acc[8][8]; /* [token][phase b mod 8], see k_phases in vec_dot_avx2.c */
@@ -578,6 +611,12 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_group(int64_
             _Pragma("GCC unroll 8") for (int st = 0; st < 8; st++)
                 wv[st] = _mm256_load_si256((const __m256i *)(const void *)wb->q[j][st]);
             const __m256i sc = _mm256_load_si256((const __m256i *)(const void *)wb->sc[j]);
+#if KERNEL_VNNI
+            const __m256i sc32 = _mm256_srai_epi32(sc, 16); /* row r's scale in int32 lane r */
+            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
+                S[t] = _mm256_add_epi32(S[t], _mm256_mullo_epi32(dpbusd_steps(wv, xb->q[t] + 32 * j, 0), sc32));
+            }
+#else
             _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
                 __m256i s16 = _mm256_setzero_si256();
                 _Pragma("GCC unroll 8") for (int st = 0; st < 8; st++) {
@@ -588,6 +627,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_group(int64_
                 }
                 S[t] = _mm256_add_epi32(S[t], _mm256_madd_epi16(s16, sc));
             }
+#endif
         }
         const __m256 d = _mm256_load_ps(wb->d), dmin = _mm256_load_ps(wb->dmin);
         _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
@@ -607,15 +647,15 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_tile_group(int64_
 }
 
 TILE_GROUP_INSTANCES(q4_K_tile_group, q4_K_tile_block, q8_K_group_block)
-TILE_GROUP_INSTANCES(lair_rows8_group_q4_K_avx2, uint8_t, q8_K_group_block)
-static const gemm_format q4_K_format = {QK_K, sizeof(block_q4_K), sizeof(q4_K_tile_block), sizeof(q8_K_group_block), q4_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q4_K_tile_group), TILE_GROUP_TABLE(lair_rows8_group_q4_K_avx2), 1, q4_K_tile_pack_rows8};
+TILE_GROUP_INSTANCES(KERNEL_NAME(lair_rows8_group_q4_K), uint8_t, q8_K_group_block)
+static const gemm_format q4_K_format = {QK_K, sizeof(block_q4_K), sizeof(q4_K_tile_block), sizeof(q8_K_group_block), q4_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q4_K_tile_group), TILE_GROUP_TABLE(KERNEL_NAME(lair_rows8_group_q4_K)), 1, q4_K_tile_pack_rows8};
 
-void AVX2_FN lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+void KERNEL_FN KERNEL_NAME(lair_gemm_q4_K)(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch, bool x_packed) {
     gemm_run(&q4_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false, x_packed);
 }
 
-void AVX2_FN lair_gemm_rows8_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+void KERNEL_FN KERNEL_NAME(lair_gemm_rows8_q4_K)(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                        const void *x, uint64_t xs, void *scratch, bool x_packed) {
     gemm_run(&q4_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, true, x_packed);
 }
@@ -638,7 +678,7 @@ typedef struct q6_K_tile_block {
 _Static_assert(sizeof(q6_K_tile_block) <= 8 * LAIR_GEMM_TILE_BLOCK_BYTES && sizeof(q6_K_tile_block) % 32 == 0,
                "Q6_K tile block fits the scratch");
 
-static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_pack_rows(int64_t nb, const uint8_t *w, uint64_t ws, const int nrow, void *tile) {
+static inline __attribute__((always_inline)) KERNEL_FN void q6_K_tile_pack_rows(int64_t nb, const uint8_t *w, uint64_t ws, const int nrow, void *tile) {
     q6_K_tile_block *tb = tile;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
@@ -679,7 +719,7 @@ TILE_PACK(q6_K_tile_pack)
 
 /* The same tile from a group of 8 interleaved rows (rows8.h): the scales
  * as they are, the levels from their quads. */
-static AVX2_FN void q6_K_tile_pack_rows8(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
+static KERNEL_FN void q6_K_tile_pack_rows8(int64_t nb, const uint8_t *w, uint64_t ws, int nrow, void *tile) {
     (void)ws, (void)nrow;
     q6_K_tile_block *tb = tile;
     for (int64_t b = 0; b < nb; b++) {
@@ -698,7 +738,7 @@ static AVX2_FN void q6_K_tile_pack_rows8(int64_t nb, const uint8_t *w, uint64_t 
     }
 }
 
-static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_t nb, const q6_K_tile_block *tb,
+static inline __attribute__((always_inline)) KERNEL_FN void q6_K_tile_group(int64_t nb, const q6_K_tile_block *tb,
                                                                           const q8_K_group_block *g, float out[][8],
                                                                           const int T) {
     __m256 acc[8][8]; /* [token][phase b mod 8] */
@@ -715,6 +755,18 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_
                 wv[st] = _mm256_load_si256((const __m256i *)(const void *)wb->q[q][st]);
             const __m256i sc0 = _mm256_load_si256((const __m256i *)(const void *)wb->sc[2 * q]);
             const __m256i sc1 = _mm256_load_si256((const __m256i *)(const void *)wb->sc[2 * q + 1]);
+#if KERNEL_VNNI
+            /* the two 16-element sub-blocks' sums (4 steps each), times their scales */
+            const __m256i sc0_32 = _mm256_srai_epi32(sc0, 16), sc1_32 = _mm256_srai_epi32(sc1, 16);
+            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
+                __m256i p0 = _mm256_setzero_si256(), p1 = _mm256_setzero_si256();
+                _Pragma("GCC unroll 4") for (int st = 0; st < 4; st++) {
+                    p0 = dpbusd_bcast(p0, wv[st], xb->q[t] + 32 * q + 4 * st);
+                    p1 = dpbusd_bcast(p1, wv[st + 4], xb->q[t] + 32 * q + 16 + 4 * st);
+                }
+                S[t] = _mm256_add_epi32(S[t], _mm256_add_epi32(_mm256_mullo_epi32(p0, sc0_32), _mm256_mullo_epi32(p1, sc1_32)));
+            }
+#else
             _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
                 __m256i p[4];
                 _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
@@ -728,6 +780,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_
                 __m256i hi = _mm256_add_epi32(_mm256_madd_epi16(p[2], sc1), _mm256_madd_epi16(p[3], sc1));
                 S[t] = _mm256_add_epi32(S[t], _mm256_add_epi32(lo, hi));
             }
+#endif
         }
         const __m256 d = _mm256_load_ps(wb->d);
         _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
@@ -746,15 +799,15 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_tile_group(int64_
 }
 
 TILE_GROUP_INSTANCES(q6_K_tile_group, q6_K_tile_block, q8_K_group_block)
-TILE_GROUP_INSTANCES(lair_rows8_group_q6_K_avx2, uint8_t, q8_K_group_block)
-static const gemm_format q6_K_format = {QK_K, sizeof(block_q6_K), sizeof(q6_K_tile_block), sizeof(q8_K_group_block), q6_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q6_K_tile_group), TILE_GROUP_TABLE(lair_rows8_group_q6_K_avx2), 1, q6_K_tile_pack_rows8};
+TILE_GROUP_INSTANCES(KERNEL_NAME(lair_rows8_group_q6_K), uint8_t, q8_K_group_block)
+static const gemm_format q6_K_format = {QK_K, sizeof(block_q6_K), sizeof(q6_K_tile_block), sizeof(q8_K_group_block), q6_K_tile_pack, q8_K_group_pack, TILE_GROUP_TABLE(q6_K_tile_group), TILE_GROUP_TABLE(KERNEL_NAME(lair_rows8_group_q6_K)), 1, q6_K_tile_pack_rows8};
 
-void AVX2_FN lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+void KERNEL_FN KERNEL_NAME(lair_gemm_q6_K)(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                  const void *x, uint64_t xs, void *scratch, bool x_packed) {
     gemm_run(&q6_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, false, x_packed);
 }
 
-void AVX2_FN lair_gemm_rows8_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
+void KERNEL_FN KERNEL_NAME(lair_gemm_rows8_q6_K)(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
                                        const void *x, uint64_t xs, void *scratch, bool x_packed) {
     gemm_run(&q6_K_format, n, nr, nt, y, ldy, w, ws, x, xs, scratch, true, x_packed);
 }

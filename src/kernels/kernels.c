@@ -76,68 +76,76 @@ static const lair_kernels kernels_scalar = {
 };
 
 #if defined(__x86_64__)
-/* Every format has an AVX2 variant today; one without would list its
- * scalar function here. */
-static const lair_kernels kernels_avx2 = {
-    LAIR_ISA_AVX2,
-    "avx2",
-    {
-        [LAIR_TYPE_F32] = lair_vec_dot_f32_avx2,
-        [LAIR_TYPE_F16] = lair_vec_dot_f16_avx2,
-        [LAIR_TYPE_BF16] = lair_vec_dot_bf16_avx2,
-        [LAIR_TYPE_Q4_0] = lair_vec_dot_q4_0_avx2,
-        [LAIR_TYPE_Q4_1] = lair_vec_dot_q4_1_avx2,
-        [LAIR_TYPE_Q5_0] = lair_vec_dot_q5_0_avx2,
-        [LAIR_TYPE_Q5_1] = lair_vec_dot_q5_1_avx2,
-        [LAIR_TYPE_Q8_0] = lair_vec_dot_q8_0_avx2,
-        [LAIR_TYPE_Q2_K] = lair_vec_dot_q2_K_avx2,
-        [LAIR_TYPE_Q3_K] = lair_vec_dot_q3_K_avx2,
-        [LAIR_TYPE_Q4_K] = lair_vec_dot_q4_K_avx2,
-        [LAIR_TYPE_Q5_K] = lair_vec_dot_q5_K_avx2,
-        [LAIR_TYPE_Q6_K] = lair_vec_dot_q6_K_avx2,
-        [LAIR_TYPE_IQ4_NL] = lair_vec_dot_iq4_nl_avx2,
-        [LAIR_TYPE_IQ4_XS] = lair_vec_dot_iq4_xs_avx2,
-    },
-    {
-        /* multi-row kernels (prefill); the engine calls vec_dot per row for the rest */
-        [LAIR_TYPE_Q4_0] = lair_vec_dot_q4_0_rows_avx2,
-        [LAIR_TYPE_Q8_0] = lair_vec_dot_q8_0_rows_avx2,
-        [LAIR_TYPE_Q4_K] = lair_vec_dot_q4_K_rows_avx2,
-        [LAIR_TYPE_Q6_K] = lair_vec_dot_q6_K_rows_avx2,
-    },
-    {[LAIR_TYPE_F32] = lair_axpy_f32_avx2, [LAIR_TYPE_F16] = lair_axpy_f16_avx2},
-    {
-        /* matrix x vector (decode); the engine calls vec_dot per row for the rest */
-        [LAIR_TYPE_Q4_0] = lair_gemv_q4_0_avx2,
-        [LAIR_TYPE_Q8_0] = lair_gemv_q8_0_avx2,
-        [LAIR_TYPE_Q4_K] = lair_gemv_q4_K_avx2,
-        [LAIR_TYPE_Q6_K] = lair_gemv_q6_K_avx2,
-    },
-    {
-        /* matrix x matrix (prefill); the engine uses the multi-row kernels for the rest */
-        [LAIR_TYPE_Q4_0] = lair_gemm_q4_0_avx2,
-        [LAIR_TYPE_Q8_0] = lair_gemm_q8_0_avx2,
-        [LAIR_TYPE_Q4_K] = lair_gemm_q4_K_avx2,
-        [LAIR_TYPE_Q6_K] = lair_gemm_q6_K_avx2,
-    },
-    /* break-even batch sizes against the multi-row kernels, one thread,
-     * 2048 x 4096 matrices (AMD EPYC Zen 3, AVX2), gemm / rows, three runs
-     * each: Q4_0 1.3-1.4x at 2 tokens, 1.7x at 4; Q8_0 1.06x at 3, 1.2x
-     * at 4; Q4_K 1.2x at 4, 1.2-1.5x at 6; Q6_K 0.94-1.4x at 16, 1.0-1.1x
-     * at 20, 1.1-1.2x at 24 */
-    {[LAIR_TYPE_Q4_0] = 2, [LAIR_TYPE_Q8_0] = 4, [LAIR_TYPE_Q4_K] = 4, [LAIR_TYPE_Q6_K] = 20},
-    {[LAIR_TYPE_F16] = lair_attn_scores_f16_avx2},
-    {[LAIR_TYPE_F32] = lair_attn_values_f32_avx2, [LAIR_TYPE_F16] = lair_attn_values_f16_avx2},
-    {[LAIR_TYPE_Q8_0] = lair_quantize_q8_0_avx2, [LAIR_TYPE_Q8_K] = lair_quantize_q8_K_avx2},
-    lair_exp_avx2,
-    lair_softmax_avx2,
-    lair_silu_mul_avx2,
-    {[LAIR_TYPE_Q4_0] = lair_gemv_rows8_q4_0_avx2, [LAIR_TYPE_Q8_0] = lair_gemv_rows8_q8_0_avx2,
-     [LAIR_TYPE_Q4_K] = lair_gemv_rows8_q4_K_avx2, [LAIR_TYPE_Q6_K] = lair_gemv_rows8_q6_K_avx2},
-    {[LAIR_TYPE_Q4_0] = lair_gemm_rows8_q4_0_avx2, [LAIR_TYPE_Q8_0] = lair_gemm_rows8_q8_0_avx2,
-     [LAIR_TYPE_Q4_K] = lair_gemm_rows8_q4_K_avx2, [LAIR_TYPE_Q6_K] = lair_gemm_rows8_q6_K_avx2},
-    lair_read_avx2,
-};
+/* The two x86 tables: every format has an AVX2 variant today (one without
+ * would list its scalar function here).  The AVX-512 table is the AVX2 one
+ * with the matrix kernels (gemv on regrouped rows, gemm) built again for
+ * AVX-512 VNNI (suffix M: avx2 or avx512, see avx2_inline.h); the other
+ * operations are memory-bound or a small share of the time, and their AVX2
+ * variants serve both. */
+#define X86_KERNELS(ISA, NAME, M)                                                              \
+{                                                                                                \
+    ISA,                                                                                         \
+    NAME,                                                                                        \
+    {                                                                                            \
+        [LAIR_TYPE_F32] = lair_vec_dot_f32_avx2,                                                 \
+        [LAIR_TYPE_F16] = lair_vec_dot_f16_avx2,                                                 \
+        [LAIR_TYPE_BF16] = lair_vec_dot_bf16_avx2,                                               \
+        [LAIR_TYPE_Q4_0] = lair_vec_dot_q4_0_avx2,                                               \
+        [LAIR_TYPE_Q4_1] = lair_vec_dot_q4_1_avx2,                                               \
+        [LAIR_TYPE_Q5_0] = lair_vec_dot_q5_0_avx2,                                               \
+        [LAIR_TYPE_Q5_1] = lair_vec_dot_q5_1_avx2,                                               \
+        [LAIR_TYPE_Q8_0] = lair_vec_dot_q8_0_avx2,                                               \
+        [LAIR_TYPE_Q2_K] = lair_vec_dot_q2_K_avx2,                                               \
+        [LAIR_TYPE_Q3_K] = lair_vec_dot_q3_K_avx2,                                               \
+        [LAIR_TYPE_Q4_K] = lair_vec_dot_q4_K_avx2,                                               \
+        [LAIR_TYPE_Q5_K] = lair_vec_dot_q5_K_avx2,                                               \
+        [LAIR_TYPE_Q6_K] = lair_vec_dot_q6_K_avx2,                                               \
+        [LAIR_TYPE_IQ4_NL] = lair_vec_dot_iq4_nl_avx2,                                           \
+        [LAIR_TYPE_IQ4_XS] = lair_vec_dot_iq4_xs_avx2,                                           \
+    },                                                                                           \
+    {                                                                                            \
+        /* multi-row kernels (prefill); the engine calls vec_dot per row for the rest */         \
+        [LAIR_TYPE_Q4_0] = lair_vec_dot_q4_0_rows_avx2,                                          \
+        [LAIR_TYPE_Q8_0] = lair_vec_dot_q8_0_rows_avx2,                                          \
+        [LAIR_TYPE_Q4_K] = lair_vec_dot_q4_K_rows_avx2,                                          \
+        [LAIR_TYPE_Q6_K] = lair_vec_dot_q6_K_rows_avx2,                                          \
+    },                                                                                           \
+    {[LAIR_TYPE_F32] = lair_axpy_f32_avx2, [LAIR_TYPE_F16] = lair_axpy_f16_avx2},                \
+    {                                                                                            \
+        /* matrix x vector (decode); the engine calls vec_dot per row for the rest */            \
+        [LAIR_TYPE_Q4_0] = lair_gemv_q4_0_avx2,                                                  \
+        [LAIR_TYPE_Q8_0] = lair_gemv_q8_0_avx2,                                                  \
+        [LAIR_TYPE_Q4_K] = lair_gemv_q4_K_avx2,                                                  \
+        [LAIR_TYPE_Q6_K] = lair_gemv_q6_K_avx2,                                                  \
+    },                                                                                           \
+    {                                                                                            \
+        /* matrix x matrix (prefill); the engine uses the multi-row kernels for the rest */      \
+        [LAIR_TYPE_Q4_0] = lair_gemm_q4_0_##M,                                                   \
+        [LAIR_TYPE_Q8_0] = lair_gemm_q8_0_##M,                                                   \
+        [LAIR_TYPE_Q4_K] = lair_gemm_q4_K_##M,                                                   \
+        [LAIR_TYPE_Q6_K] = lair_gemm_q6_K_##M,                                                   \
+    },                                                                                           \
+    /* break-even batch sizes against the multi-row kernels, one thread,                         \
+     * 2048 x 4096 matrices (AMD EPYC Zen 3, AVX2), gemm / rows, three runs                      \
+     * each: Q4_0 1.3-1.4x at 2 tokens, 1.7x at 4; Q8_0 1.06x at 3, 1.2x                         \
+     * at 4; Q4_K 1.2x at 4, 1.2-1.5x at 6; Q6_K 0.94-1.4x at 16, 1.0-1.1x                       \
+     * at 20, 1.1-1.2x at 24 (the AVX-512 table keeps them) */                                  \
+    {[LAIR_TYPE_Q4_0] = 2, [LAIR_TYPE_Q8_0] = 4, [LAIR_TYPE_Q4_K] = 4, [LAIR_TYPE_Q6_K] = 20},   \
+    {[LAIR_TYPE_F16] = lair_attn_scores_f16_avx2},                                               \
+    {[LAIR_TYPE_F32] = lair_attn_values_f32_avx2, [LAIR_TYPE_F16] = lair_attn_values_f16_avx2},  \
+    {[LAIR_TYPE_Q8_0] = lair_quantize_q8_0_avx2, [LAIR_TYPE_Q8_K] = lair_quantize_q8_K_avx2},    \
+    lair_exp_avx2,                                                                               \
+    lair_softmax_avx2,                                                                           \
+    lair_silu_mul_avx2,                                                                          \
+    {[LAIR_TYPE_Q4_0] = lair_gemv_rows8_q4_0_##M, [LAIR_TYPE_Q8_0] = lair_gemv_rows8_q8_0_##M,   \
+     [LAIR_TYPE_Q4_K] = lair_gemv_rows8_q4_K_##M, [LAIR_TYPE_Q6_K] = lair_gemv_rows8_q6_K_##M},  \
+    {[LAIR_TYPE_Q4_0] = lair_gemm_rows8_q4_0_##M, [LAIR_TYPE_Q8_0] = lair_gemm_rows8_q8_0_##M,   \
+     [LAIR_TYPE_Q4_K] = lair_gemm_rows8_q4_K_##M, [LAIR_TYPE_Q6_K] = lair_gemm_rows8_q6_K_##M},  \
+    lair_read_avx2,                                                                              \
+}
+
+static const lair_kernels kernels_avx2 = X86_KERNELS(LAIR_ISA_AVX2, "avx2", avx2);
+static const lair_kernels kernels_avx512 = X86_KERNELS(LAIR_ISA_AVX512, "avx512", avx512);
 
 /* AVX2, FMA and F16C (every AVX2 CPU has F16C, but the kernels use it, so
  * it is checked), with the OS saving the YMM state (libgcc's
@@ -155,6 +163,20 @@ static bool cpu_has_avx2(void) {
     atomic_store_explicit(&cached, ok ? 1 : 2, memory_order_relaxed);
     return ok;
 }
+
+/* The AVX-512 table: AVX2 as above and AVX-512 F, BW, VL and VNNI, with
+ * the OS saving the opmask and ZMM state (checked by libgcc's builtin as
+ * for AVX2).  Cached like cpu_has_avx2. */
+static bool cpu_has_avx512_vnni(void) {
+    static atomic_int cached = 0;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v) return v == 1;
+    __builtin_cpu_init();
+    bool ok = cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    atomic_store_explicit(&cached, ok ? 1 : 2, memory_order_relaxed);
+    return ok;
+}
 #endif
 
 const lair_kernels *lair_kernels_for(lair_isa isa) {
@@ -162,11 +184,12 @@ const lair_kernels *lair_kernels_for(lair_isa isa) {
     case LAIR_ISA_SCALAR: return &kernels_scalar;
 #if defined(__x86_64__)
     case LAIR_ISA_AVX2: return cpu_has_avx2() ? &kernels_avx2 : NULL;
+    case LAIR_ISA_AVX512: return cpu_has_avx512_vnni() ? &kernels_avx512 : NULL;
 #endif
 #if defined(__aarch64__)
     case LAIR_ISA_NEON: return lair_neon_usable() ? lair_kernels_neon_table() : NULL;
 #endif
-    default: return NULL; /* no AVX-512 variants yet */
+    default: return NULL;
     }
 }
 

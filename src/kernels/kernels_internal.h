@@ -108,34 +108,31 @@ void lair_gemv_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_
 void lair_gemv_q8_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
 void lair_gemv_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
 void lair_gemv_q6_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
-/* the same on groups of 8 interleaved rows (tensor/rows8.h) */
-void lair_gemv_rows8_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
-void lair_gemv_rows8_q8_0_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
-void lair_gemv_rows8_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
-void lair_gemv_rows8_q6_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);
-/* One group of 8 interleaved rows against a group of T (1..8) tokens as
- * gemm_avx2.c packs them (q8_K_group_block): out[t][i] for row i
- * (rows8_k_avx2.c, the in-place tile kernels of the rows8 gemm). */
-void lair_rows8_group_q4_K_avx2(int64_t nb, const void *group_w, const void *group_x, float out[][8], int T);
-void lair_rows8_group_q6_K_avx2(int64_t nb, const void *group_w, const void *group_x, float out[][8], int T);
-/* Matrix x matrix (lair_gemm_fn, gemm_avx2.c); bit-identical to vec_dot. */
-void lair_gemm_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                         const void *x, uint64_t xs, void *scratch, bool x_packed);
-void lair_gemm_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                         const void *x, uint64_t xs, void *scratch, bool x_packed);
-void lair_gemm_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                         const void *x, uint64_t xs, void *scratch, bool x_packed);
-void lair_gemm_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                         const void *x, uint64_t xs, void *scratch, bool x_packed);
-/* the same on groups of 8 interleaved rows (tensor/rows8.h) */
-void lair_gemm_rows8_q4_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                               const void *x, uint64_t xs, void *scratch, bool x_packed);
-void lair_gemm_rows8_q8_0_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                               const void *x, uint64_t xs, void *scratch, bool x_packed);
-void lair_gemm_rows8_q4_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                               const void *x, uint64_t xs, void *scratch, bool x_packed);
-void lair_gemm_rows8_q6_K_avx2(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws,
-                               const void *x, uint64_t xs, void *scratch, bool x_packed);
+/* The matrix kernels built for both x86 tables (KERNEL_NAME in
+ * avx2_inline.h): ISA avx2, or avx512 (the same source with AVX-512 VNNI;
+ * call only when the CPU has AVX-512 F, BW, VL and VNNI).
+ * gemv_rows8: lair_gemv_fn on groups of 8 interleaved rows (tensor/rows8.h).
+ * rows8_group: one group of 8 interleaved rows against a group of T (1..8)
+ * tokens as gemm_avx2.c packs them (q8_K_group_block): out[t][i] for row i
+ * (rows8_k_avx2.c, the in-place tile kernels of the rows8 gemm).
+ * gemm, gemm_rows8: lair_gemm_fn (gemm_avx2.c) on rows as the file has
+ * them, or in groups of 8 interleaved rows.  All bit-identical to vec_dot. */
+#define LAIR_GEMM_DECL(NAME)                                                                                            \
+    void NAME(int64_t n, int64_t nr, int nt, float *y, int64_t ldy, const void *w, uint64_t ws, const void *x, uint64_t xs, \
+              void *scratch, bool x_packed);
+#define LAIR_MATRIX_KERNELS(ISA)                                                                                        \
+    void lair_gemv_rows8_q4_0_##ISA(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);         \
+    void lair_gemv_rows8_q8_0_##ISA(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);         \
+    void lair_gemv_rows8_q4_K_##ISA(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);         \
+    void lair_gemv_rows8_q6_K_##ISA(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x);         \
+    void lair_rows8_group_q4_K_##ISA(int64_t nb, const void *group_w, const void *group_x, float out[][8], int T);        \
+    void lair_rows8_group_q6_K_##ISA(int64_t nb, const void *group_w, const void *group_x, float out[][8], int T);        \
+    LAIR_GEMM_DECL(lair_gemm_q4_0_##ISA) LAIR_GEMM_DECL(lair_gemm_q8_0_##ISA)                                          \
+    LAIR_GEMM_DECL(lair_gemm_q4_K_##ISA) LAIR_GEMM_DECL(lair_gemm_q6_K_##ISA)                                          \
+    LAIR_GEMM_DECL(lair_gemm_rows8_q4_0_##ISA) LAIR_GEMM_DECL(lair_gemm_rows8_q8_0_##ISA)                              \
+    LAIR_GEMM_DECL(lair_gemm_rows8_q4_K_##ISA) LAIR_GEMM_DECL(lair_gemm_rows8_q6_K_##ISA)
+LAIR_MATRIX_KERNELS(avx2)
+LAIR_MATRIX_KERNELS(avx512)
 /* y += a * x (x f32 or f16) */
 void lair_axpy_f32_avx2(int64_t n, float *y, float a, const void *x);
 void lair_axpy_f16_avx2(int64_t n, float *y, float a, const void *x);

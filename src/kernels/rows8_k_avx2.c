@@ -56,20 +56,28 @@ static inline __attribute__((always_inline)) const uint8_t *act_bsums(const uint
 
 /* Token t's 8 sums of 32 activations (sub-blocks of Q4_K) as int16, from
  * its 16 sums of 16 (each pair at most 32 * 128 in magnitude). */
-static inline AVX2_FN __m128i q8k_sub_sums(const uint8_t *bs) { return _mm_hadd_epi16(load16(bs), load16(bs + 16)); }
+static inline KERNEL_FN __m128i q8k_sub_sums(const uint8_t *bs) { return _mm_hadd_epi16(load16(bs), load16(bs + 16)); }
 
 /* Sub-block j = 2c + odd of Q4_K super-block b (group block gb) against
  * the T tokens, into their exact sums S[t]. */
-static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows8_sub_block(const uint8_t *gb, int c, const bool odd, const uint8_t *x,
+static inline __attribute__((always_inline)) KERNEL_FN void q4_K_rows8_sub_block(const uint8_t *gb, int c, const bool odd, const uint8_t *x,
                                                                               int64_t b, __m256i S[], const int T, const bool grouped) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const int j = 2 * c + odd;
-    const __m256i sc = dup_rows_i16(_mm_and_si128(_mm_loadl_epi64((const __m128i *)(const void *)(gb + 32 + 8 * j)), _mm_set1_epi8(0x3F)));
+    const __m128i sc8 = _mm_and_si128(_mm_loadl_epi64((const __m128i *)(const void *)(gb + 32 + 8 * j)), _mm_set1_epi8(0x3F));
     __m256i wv[8];
     _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) {
         __m256i v = load32(gb + 128 + 32 * (8 * c + s));
         wv[s] = _mm256_and_si256(odd ? _mm256_srli_epi16(v, 4) : v, m4);
     }
+#if KERNEL_VNNI
+    /* the sub-block's int32 sums (8 vpdpbusd) times the rows' scales */
+    const __m256i sc32 = _mm256_cvtepu8_epi32(sc8);
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
+        S[t] = _mm256_add_epi32(S[t], _mm256_mullo_epi32(dpbusd_steps(wv, act_q(x, b, t, grouped) + 32 * j, 0), sc32));
+    }
+#else
+    const __m256i sc = dup_rows_i16(sc8);
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
         const uint8_t *y = act_q(x, b, t, grouped) + 32 * j;
         __m256i s16 = _mm256_setzero_si256();
@@ -79,6 +87,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows8_sub_block(c
         }
         S[t] = _mm256_add_epi32(S[t], _mm256_madd_epi16(s16, sc));
     }
+#endif
 }
 
 /* out[t][i] = dot(row i of the group at w, token t), t < T (1..8, a
@@ -89,7 +98,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows8_sub_block(c
  * 8 maddubs summed in int16 (8 x 2 x 15 x 128 = 30720 < 32767) and one
  * madd with the scales; the min term M is 4 madds of the rows' paired
  * mins against the token's paired sub-block sums. */
-static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows8(int64_t nb, const uint8_t *w, const uint8_t *x,
+static inline __attribute__((always_inline)) KERNEL_FN void q4_K_rows8(int64_t nb, const uint8_t *w, const uint8_t *x,
                                                                      float out[][8], const int T, const bool grouped) {
     __m256 acc[8][8]; /* [token][phase b mod 8] */
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) for (int p = 0; p < 8; p++) acc[t][p] = _mm256_setzero_ps();
@@ -135,10 +144,32 @@ static inline __attribute__((always_inline)) AVX2_FN void q4_K_rows8(int64_t nb,
 
 /* Quarter q = 2h + hf of Q6_K super-block b (group block gb): the 16-element
  * half hf of the 4 groups of half h, against the T tokens, into S[t]. */
-static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows8_quarter(const uint8_t *gb, int q, const uint8_t *x, int64_t b,
+static inline __attribute__((always_inline)) KERNEL_FN void q6_K_rows8_quarter(const uint8_t *gb, int q, const uint8_t *x, int64_t b,
                                                                             __m256i S[], const int T, const bool grouped) {
     const uint8_t *scb = gb + 16, *lv = gb + 144;
     const int h = q / 2, hf = q % 2;
+#if KERNEL_VNNI
+    /* per group g: its sub-block's 4 steps (4 quads' levels, 16 vectors:
+     * there are 32 registers) in one int32 sum, times the rows' scales */
+    __m256i u[4][4]; /* [step 4hf + e][group] */
+    _Pragma("GCC unroll 4") for (int e = 0; e < 4; e++) q6_K_quad_levels(lv + 96 * (8 * h + 4 * hf + e), u[e]);
+    __m256i sc32[4];
+    _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++)
+        sc32[g] = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(scb + 8 * (8 * h + 2 * g + hf))));
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
+        __m256i st = S[t];
+        _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
+            const uint8_t *y = act_q(x, b, t, grouped) + 128 * h + 32 * g + 16 * hf;
+            __m256i p = _mm256_setzero_si256(), p2 = _mm256_setzero_si256();
+            p = dpbusd_bcast(p, u[0][g], y);
+            p2 = dpbusd_bcast(p2, u[1][g], y + 4);
+            p = dpbusd_bcast(p, u[2][g], y + 8);
+            p2 = dpbusd_bcast(p2, u[3][g], y + 12);
+            st = _mm256_add_epi32(st, _mm256_mullo_epi32(_mm256_add_epi32(p, p2), sc32[g]));
+        }
+        S[t] = st;
+    }
+#else
     __m256i sc[4]; /* group g's sub-block 8h + 2g + hf */
     _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++)
         sc[g] = dup_rows_i16(_mm_loadl_epi64((const __m128i *)(const void *)(scb + 8 * (8 * h + 2 * g + hf))));
@@ -158,6 +189,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows8_quarter(con
             S[t] = st;
         }
     }
+#endif
 }
 
 /* The same for Q6_K: levels u in 0..63, value u - 32, int8 scales per 16
@@ -166,7 +198,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows8_quarter(con
  * Two steps' maddubs are added in int16 (2 x 2 x 63 x 128 = 32256) before
  * each madd with the 16-element sub-block's scales; the offset is taken
  * out once per super-block: S = sum sc_j * sum u * y - 32 * sum sc_j * bsum_j. */
-static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows8(int64_t nb, const uint8_t *w, const uint8_t *x,
+static inline __attribute__((always_inline)) KERNEL_FN void q6_K_rows8(int64_t nb, const uint8_t *w, const uint8_t *x,
                                                                      float out[][8], const int T, const bool grouped) {
     __m256 acc[8][8];
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) for (int p = 0; p < 8; p++) acc[t][p] = _mm256_setzero_ps();
@@ -203,7 +235,7 @@ static inline __attribute__((always_inline)) AVX2_FN void q6_K_rows8(int64_t nb,
 
 /* ---- gemv: one token, its block_q8_K row read in place ---------------------- */
 
-static inline __attribute__((always_inline)) AVX2_FN void k_rows8_gemv(int64_t n, int64_t nr, float *s, const uint8_t *pw,
+static inline __attribute__((always_inline)) KERNEL_FN void k_rows8_gemv(int64_t n, int64_t nr, float *s, const uint8_t *pw,
                                                                        uint64_t ws, const uint8_t *px, const bool q6) {
     int64_t r = 0;
     for (; r + LAIR_ROWS8 <= nr; r += LAIR_ROWS8) {
@@ -215,11 +247,11 @@ static inline __attribute__((always_inline)) AVX2_FN void k_rows8_gemv(int64_t n
     if (r < nr) (q6 ? lair_gemv_q6_K_avx2 : lair_gemv_q4_K_avx2)(n, nr - r, s + r, pw + (uint64_t)r * ws, ws, px);
 }
 
-void AVX2_FN lair_gemv_rows8_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x) {
+void KERNEL_FN KERNEL_NAME(lair_gemv_rows8_q4_K)(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x) {
     k_rows8_gemv(n, nr, s, w, ws, x, false);
 }
 
-void AVX2_FN lair_gemv_rows8_q6_K_avx2(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x) {
+void KERNEL_FN KERNEL_NAME(lair_gemv_rows8_q6_K)(int64_t n, int64_t nr, float *s, const void *w, uint64_t ws, const void *x) {
     k_rows8_gemv(n, nr, s, w, ws, x, true);
 }
 
@@ -237,12 +269,12 @@ void AVX2_FN lair_gemv_rows8_q6_K_avx2(int64_t n, int64_t nr, float *s, const vo
     default: KERNEL(nb, w, x, out, 8, true); break;    \
     }
 
-void AVX2_FN lair_rows8_group_q4_K_avx2(int64_t nb, const void *group_w, const void *group_x, float out[][8], int T) {
+void KERNEL_FN KERNEL_NAME(lair_rows8_group_q4_K)(int64_t nb, const void *group_w, const void *group_x, float out[][8], int T) {
     const uint8_t *w = group_w, *x = group_x;
     K_GROUP_CASES(q4_K_rows8)
 }
 
-void AVX2_FN lair_rows8_group_q6_K_avx2(int64_t nb, const void *group_w, const void *group_x, float out[][8], int T) {
+void KERNEL_FN KERNEL_NAME(lair_rows8_group_q6_K)(int64_t nb, const void *group_w, const void *group_x, float out[][8], int T) {
     const uint8_t *w = group_w, *x = group_x;
     K_GROUP_CASES(q6_K_rows8)
 }
