@@ -21,8 +21,8 @@
  * AVX-512 table.  There a product of 4 unsigned and 4 signed bytes is summed
  * into an int32 lane by one vpdpbusd (AVX-512 VNNI, on 256-bit vectors with
  * AVX-512 VL) instead of maddubs, an int16 add and a madd, and 32 vector
- * registers instead of 16 keep the tiles' token accumulators off the
- * stack.  The integers are the same, so the results are the same bits.
+ * registers instead of 16 leave fewer of the tiles' token accumulators on
+ * the stack.  The integers are the same, so the results are the same bits.
  * KERNEL_FN: a kernel function's target; KERNEL_NAME(f): f_avx2 or
  * f_avx512. */
 #if !defined(KERNEL_VNNI)
@@ -36,11 +36,11 @@
 #define KERNEL_NAME(f) f##_avx2
 #endif
 
-
 #if KERNEL_VNNI
 /* acc + vpdpbusd(u, the 4 bytes at p in every lane), the bytes broadcast by
- * the instruction's own memory operand ({1to8}): GCC loads them with a
- * separate vpbroadcastd, one more instruction per product step. */
+ * the instruction's own memory operand ({1to8}); from the intrinsic with
+ * _mm256_set1_epi32, GCC 12 loads them with a separate vpbroadcastd, one
+ * more instruction per product step (prefill 8% slower). */
 typedef int32_t __attribute__((may_alias)) int32_any; /* the bytes are int8 data */
 static inline KERNEL_FN __m256i dpbusd_bcast(__m256i acc, __m256i u, const void *p) {
     __asm__("vpdpbusd %2%{1to8%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*(const int32_any *)p));

@@ -28,6 +28,12 @@
  * Q8_0 weights use the same tiles and token groups with signed values; see
  * q8_0_tile_block_tokens for how the signed x signed products stay exact.
  *
+ * The AVX-512 table builds this file again with KERNEL_VNNI (gemm_avx512.c,
+ * avx2_inline.h): a step is then one vpdpbusd into int32 lanes, with the
+ * token's 4 bytes broadcast from memory by the instruction itself, instead
+ * of maddubs, an int16 add and (per block) a madd.  The integers are the
+ * same, so the bits are.
+ *
  * Costs: a tile is repacked once per call (8 unpacks and an 8 x 8 dword
  * transpose per block) and used by every token of the call; the
  * activations' scales and sums are prepared once per call for all its
@@ -302,7 +308,6 @@ static KERNEL_FN void q8_0_group_pack(int64_t nb, const uint8_t *x, uint64_t xs,
     q8_0_group_pack_offset(nb, x, xs, nt, group, KERNEL_VNNI ? 128 : 0);
 }
 
-
 /* Q8_0 values as the unsigned operand of the products: |w| (AVX2, against
  * the activations given w's sign) or, with VNNI, w + 128 (against the
  * activations as they are; 128 * sum(y) is taken out once per block). */
@@ -315,7 +320,7 @@ static inline KERNEL_FN __m256i q8_0_unsigned(__m256i w) {
  * or straight from a group of 8 interleaved rows: there a Q4_0 unit u
  * holds step u in its low nibbles and step u + 4 in its high ones, and
  * Q8_0 units are the steps.  *steps: the 8 signed step vectors, 32 bytes
- * apart, which the Q8_0 kernel re-reads. */
+ * apart, which the AVX2 Q8_0 kernel re-reads. */
 static inline __attribute__((always_inline)) KERNEL_FN void tile32_block_load(const uint8_t *w, int64_t k, const bool rows8,
                                                                             const bool q8, __m256i wv[8], __m256 *dw,
                                                                             const uint8_t **steps) {
@@ -379,8 +384,9 @@ static inline __attribute__((always_inline)) KERNEL_FN void q4_0_tile_block_toke
  * activations given the weights' signs (sign_epi8: within +-127, Q8_0
  * activations never being -128), which is exact even for a weight of -128.
  * A maddubs lane can reach 2 * 128 * 127 = 32512, so each step is widened
- * at once (madd) instead of summing steps in int16 as Q4_0 does.  The
- * float part is Q4_0's (and vec_dot_q8_0's): S_b exact, then c_b * S_b
+ * at once (madd) instead of summing steps in int16 as Q4_0 does.  With
+ * VNNI the weights are w + 128 (xor 0x80) against y as it is, and the
+ * group's offset term takes out 128 * sum(y).  The float part is Q4_0's (and vec_dot_q8_0's): S_b exact, then c_b * S_b
  * into the phase accumulator of block b. */
 static inline __attribute__((always_inline)) KERNEL_FN void q8_0_tile_block_tokens(const __m256i aw[8], __m256 dw,
                                                                                  const uint8_t *steps,
@@ -388,11 +394,11 @@ static inline __attribute__((always_inline)) KERNEL_FN void q8_0_tile_block_toke
                                                                                  __m256 acc[][4], const int T, const int J) {
     const __m256i ones = _mm256_set1_epi16(1);
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
-        __m256i si = _mm256_setzero_si256();
 #if KERNEL_VNNI
-        si = dpbusd_steps(aw, xb->q[t], xb->off[t]); /* sum (w + 128) y - 128 sum y */
+        __m256i si = dpbusd_steps(aw, xb->q[t], xb->off[t]); /* sum (w + 128) y - 128 sum y */
         (void)ones, (void)steps;
 #else
+        __m256i si = _mm256_setzero_si256();
         _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) {
             int32_t y4;
             memcpy(&y4, &xb->q[t][4 * s], 4);

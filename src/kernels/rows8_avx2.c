@@ -10,7 +10,8 @@
  * (A_1 + A_3), so every row gives the bits of vec_dot on the original row.
  *
  * Rows past the last whole group are in the file's layout and go to the
- * row kernels (which give the same bits). */
+ * row kernels (which give the same bits).  Built again with KERNEL_VNNI
+ * for the AVX-512 table (rows8_avx512.c; see rows8_block_sums). */
 #if defined(__x86_64__)
 
 #include "kernels/avx2_inline.h"

@@ -18,7 +18,11 @@
  * super-block i, P_{i mod 8} = fma(c_i, S_i, P) with c_i = dy_i * d_i, then
  * (Q4_K) fma(-e_i, M_i, P) with e_i = dy_i * dmin_i, and at the end
  * ((P0 + P4) + (P2 + P6)) + ((P1 + P5) + (P3 + P7)).  So a row gives the
- * bits of vec_dot on the row as the file has it. */
+ * bits of vec_dot on the row as the file has it.
+ *
+ * Built again with KERNEL_VNNI for the AVX-512 table (rows8_k_avx512.c):
+ * a sub-block's steps are then summed in int32 by vpdpbusd and multiplied
+ * by the rows' scales with one vpmulld, the same integers. */
 #if defined(__x86_64__)
 
 #include "kernels/avx2_inline.h"
