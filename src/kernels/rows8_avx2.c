@@ -44,19 +44,18 @@ static inline __attribute__((always_inline)) KERNEL_FN __m256i rows8_block_sums(
     const __m256i ones = _mm256_set1_epi16(1);
 #if KERNEL_VNNI
     (void)ones;
-    __m256i si = _mm256_setzero_si256();
+    __m256i u[8]; /* the 8 steps as the unsigned operand (dpbusd_steps) */
     if (q4) {
         const __m256i m4 = _mm256_set1_epi8(0x0F);
-        UNROLL_FULL for (int u = 0; u < 4; u++) {
-            __m256i v = load32(q + 32 * u);
-            si = dpbusd_bcast(si, _mm256_and_si256(v, m4), y + 4 * u);
-            si = dpbusd_bcast(si, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), y + 16 + 4 * u);
+        UNROLL_FULL for (int k = 0; k < 4; k++) {
+            __m256i v = load32(q + 32 * k);
+            u[k] = _mm256_and_si256(v, m4);
+            u[k + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
         }
-        return _mm256_sub_epi32(si, _mm256_set1_epi32(ysum8));
+        return dpbusd_steps(u, y, -ysum8);
     }
-    UNROLL_FULL for (int s = 0; s < 8; s++)
-        si = dpbusd_bcast(si, _mm256_xor_si256(load32(q + 32 * s), _mm256_set1_epi8((char)0x80)), y + 4 * s);
-    return _mm256_sub_epi32(si, _mm256_slli_epi32(_mm256_set1_epi32(ysum8), 4));
+    UNROLL_FULL for (int s = 0; s < 8; s++) u[s] = _mm256_xor_si256(load32(q + 32 * s), _mm256_set1_epi8((char)0x80));
+    return dpbusd_steps(u, y, -16 * ysum8);
 #else
     if (q4) {
         const __m256i m4 = _mm256_set1_epi8(0x0F);
